@@ -1,0 +1,279 @@
+"""Benchmark: our MTA engine vs ChannelAttribution 2.2.5 on the same synthetic journeys.
+
+    uv run python benchmarks/bench_mta.py                 # 1M journeys, + ChannelAttribution
+    uv run python benchmarks/bench_mta.py --scale 10      # also 10M journeys (ours only)
+
+Synthetic world (deterministic, seed 2026): ``--journeys`` journeys over 8 channels
+(one is ``direct``), one person each, 1-10 touches within the 30 days before the
+journey's end, ends spread over 13 weeks; whether a journey converts depends on which
+channels it touched; revenue is log-normal. Loaded into an in-memory DuckDB as
+``marts.fct_touchpoints`` and ``marts.fct_conversion_journeys``.
+
+Timed, one after the other in one run:
+
+1. ``aggregate``: the warehouse journeys -> aggregated paths (SQL), the input both
+   engines can read (ChannelAttribution only reads aggregated paths);
+2. ``ours_paths``: :func:`attribute_paths` on those paths, every path model (5
+   heuristics, exact Markov orders 1-3, Shapley); ``ours_same_two``: the same on
+   ChannelAttribution's set (first/last/linear + Markov order 1);
+3. ``ours_warehouse``: :func:`attribute_from_warehouse`, every model (adds time decay and
+   ordered Shapley) by week and campaign, from the touch tables (journey building
+   included);
+4. ``channelattribution``: ChannelAttribution 2.2.5 heuristics + Markov order 1 (its
+   default 1e5 simulations) on the same paths, in benchmarks/.venv-oracle (created here
+   with ``uv venv`` + ``uv pip install ChannelAttribution==2.2.5`` if missing; GPL-3, never
+   imported by dagster_project).
+
+Writes benchmarks/results/mta.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dagster_project.mta.engine import (  # noqa: E402
+    ALL_MODELS,
+    PATH_MODELS,
+    aggregated_paths_from_warehouse,
+    attribute_from_warehouse,
+    attribute_paths,
+)
+
+CHANNELS = ["search", "brand_search", "social", "display", "email", "affiliate", "video", "direct"]
+ORACLE_VENV = ROOT / "benchmarks" / ".venv-oracle"
+ORACLE_SCRIPT = ROOT / "benchmarks" / "mta" / "channelattribution_oracle.py"
+RESULTS = ROOT / "benchmarks" / "results" / "mta.json"
+
+
+def synthetic_world(journeys: int, seed: int = 2026) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Touches and conversions for ``journeys`` one-person journeys (vectorized, deterministic)."""
+    rng = np.random.default_rng(seed)
+    k = len(CHANNELS)
+    first = rng.dirichlet(np.ones(k) * 2)
+    transition = rng.dirichlet(np.ones(k), size=k) * 0.6 + np.eye(k) * 0.4  # some repeats
+    lengths = np.minimum(1 + rng.geometric(0.45, size=journeys) - 1, 10)
+    total = int(lengths.sum())
+    journey = np.repeat(np.arange(journeys), lengths)
+    starts = np.cumsum(lengths) - lengths
+    position = np.arange(total) - np.repeat(starts, lengths)
+    channel = np.empty(total, dtype=np.int64)
+    channel[starts] = rng.choice(k, size=journeys, p=first)
+    for step in range(1, int(lengths.max())):
+        at = np.flatnonzero(position == step)
+        previous = channel[at - 1]
+        cumulative = transition.cumsum(axis=1)[previous]
+        channel[at] = np.minimum((rng.random(len(at))[:, None] > cumulative).sum(axis=1), k - 1)
+    # conversion: logistic in the distinct channels touched
+    effect = np.array([0.3, 0.9, 0.2, 0.05, 0.5, 0.3, 0.15, 0.6])
+    touched = np.zeros((journeys, k), dtype=bool)
+    touched[journey, channel] = True
+    converts = rng.random(journeys) < 1 / (1 + np.exp(-(-2.2 + touched @ effect)))
+    # times: journey ends over 13 weeks; touches 0-29.9 days before the end, in order
+    base = np.datetime64("2026-08-03T00:00:00", "s")
+    end = base + (rng.random(journeys) * 91 * 86400).astype("timedelta64[s]")
+    age = rng.random(total) * 29.9 * 86400
+    order = np.lexsort((-age, journey))  # within a journey, oldest first
+    age = age[order]
+    touched_at = end[journey] - age.astype("timedelta64[s]")
+    touches = pd.DataFrame(
+        {
+            "touch_id": np.arange(total, dtype=np.int64),
+            "person_key": journey.astype(np.int64),
+            "touched_at": touched_at.astype("datetime64[us]"),
+            "channel": pd.Categorical.from_codes(channel, CHANNELS),
+            "campaign_code": (channel * 3 + rng.integers(0, 3, size=total)).astype(np.int16),
+        }
+    )
+    converted = np.flatnonzero(converts)
+    conversions = pd.DataFrame(
+        {
+            "order_id": np.arange(len(converted), dtype=np.int64),
+            "person_key": converted.astype(np.int64),
+            "converted_at": end[converted].astype("datetime64[us]"),
+            "net_revenue": np.round(rng.lognormal(4, 0.6, size=len(converted)), 2),
+        }
+    )
+    return touches, conversions
+
+
+def load_warehouse(
+    conn: duckdb.DuckDBPyConnection, touches: pd.DataFrame, conversions: pd.DataFrame
+) -> None:
+    conn.execute("create schema marts")
+    conn.register("touch_input", touches)
+    conn.register("conversion_input", conversions)
+    conn.execute(
+        "create table marts.fct_touchpoints as select touch_id, person_key, touched_at, "
+        "cast(channel as varchar) as channel, "
+        "cast(channel as varchar) || '_' || cast(campaign_code % 3 as varchar) as campaign, "
+        "'click' as touch_type from touch_input"
+    )
+    conn.execute(
+        "create table marts.fct_conversion_journeys as select order_id, person_key, converted_at, "
+        "net_revenue, cast(null as varchar) as path, 0 as touch_count, converted_at as first_touch_at "
+        "from conversion_input"
+    )
+    conn.unregister("touch_input")
+    conn.unregister("conversion_input")
+
+
+def timed(function, *args, **kwargs):
+    started = time.perf_counter()
+    value = function(*args, **kwargs)
+    return value, time.perf_counter() - started
+
+
+def run_ours(journeys: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Generate, load and time our engine; returns timings, the paths and our path credits."""
+    (touches, conversions), generate_s = timed(synthetic_world, journeys)
+    with duckdb.connect() as conn:
+        _, load_s = timed(load_warehouse, conn, touches, conversions)
+        touch_rows = len(touches)
+        del touches
+        paths, aggregate_s = timed(aggregated_paths_from_warehouse, conn)
+        credit, ours_paths_s = timed(attribute_paths, paths, PATH_MODELS)
+        _, ours_same_two_s = timed(
+            attribute_paths, paths, ["first_touch", "last_touch", "linear", "markov_1"]
+        )
+        warehouse, ours_warehouse_s = timed(attribute_from_warehouse, conn, ALL_MODELS)
+    timings = {
+        "journeys": journeys,
+        "touches": touch_rows,
+        "conversions": len(conversions),
+        "distinct_paths": len(paths),
+        "weeks": int(warehouse["channel_credit"]["week_start"].nunique()),
+        "generate_s": generate_s,
+        "load_s": load_s,
+        "aggregate_s": aggregate_s,
+        "ours_paths_s": ours_paths_s,
+        "ours_same_two_s": ours_same_two_s,
+        "ours_warehouse_s": ours_warehouse_s,
+        "channel_credit_rows": len(warehouse["channel_credit"]),
+        "campaign_credit_rows": len(warehouse["campaign_credit"]),
+    }
+    print(json.dumps(timings), flush=True)
+    return timings, paths, credit
+
+
+def ensure_oracle() -> Path | None:
+    """The benchmark venv's python with ChannelAttribution 2.2.5, created when missing."""
+    python = ORACLE_VENV / "bin" / "python"
+    if not python.exists():
+        interpreter = sys.executable
+        commands = [
+            ["uv", "venv", str(ORACLE_VENV), "--python", interpreter],
+            [
+                "uv",
+                "pip",
+                "install",
+                "--python",
+                str(python),
+                "ChannelAttribution==2.2.5",
+                "pandas",
+                "matplotlib",
+            ],
+        ]
+        for command in commands:
+            if subprocess.run(command, check=False).returncode != 0:
+                return None
+    return python
+
+
+def run_channelattribution(paths: pd.DataFrame) -> dict:
+    python = ensure_oracle()
+    if python is None:
+        return {"error": "could not create benchmarks/.venv-oracle with ChannelAttribution 2.2.5"}
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "paths.csv"
+        paths.rename(
+            columns={
+                "conversions": "total_conversions",
+                "revenue": "total_conversion_value",
+                "nulls": "total_null",
+            }
+        ).to_csv(csv, index=False)
+        done = subprocess.run(
+            [str(python), str(ORACLE_SCRIPT), str(csv)], capture_output=True, text=True, check=False
+        )
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare_markov(ours: pd.DataFrame, theirs: dict) -> dict:
+    """Per channel: our exact Markov-1 credit, ChannelAttribution's estimate, relative gap."""
+    exact = ours[ours["model"] == "markov_1"].set_index("channel")["conversions"]
+    estimate = dict(zip(theirs["channel_name"], theirs["total_conversions"], strict=True))
+    return {
+        channel: {
+            "exact": float(exact[channel]),
+            "channelattribution": float(estimate.get(channel, 0.0)),
+            "relative_gap": float(estimate.get(channel, 0.0) / exact[channel] - 1),
+        }
+        for channel in exact.index
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--journeys", type=int, default=1_000_000)
+    parser.add_argument(
+        "--scale", type=int, default=0, help="also run journeys x SCALE (ours only)"
+    )
+    parser.add_argument("--no-oracle", action="store_true", help="skip ChannelAttribution")
+    args = parser.parse_args()
+
+    result: dict = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "duckdb": duckdb.__version__,
+    }
+    timings, paths, credit = run_ours(args.journeys)
+    result["base"] = timings
+    if not args.no_oracle:
+        oracle = run_channelattribution(paths)
+        result["channelattribution"] = {
+            k: v for k, v in oracle.items() if k.endswith("_s") or k == "error"
+        }
+        if "markov_1" in oracle:
+            result["markov_1_comparison"] = compare_markov(credit, oracle["markov_1"])
+            result["ours_paths_vs_channelattribution"] = timings["ours_paths_s"] / oracle["total_s"]
+            result["ours_same_two_vs_channelattribution"] = (
+                timings["ours_same_two_s"] / oracle["total_s"]
+            )
+            result["ours_warehouse_vs_channelattribution"] = (
+                timings["ours_warehouse_s"] / oracle["total_s"]
+            )
+    if args.scale:
+        del paths, credit
+        scaled, _, _ = run_ours(args.journeys * args.scale)
+        result["scaled"] = scaled
+        result["scaled_ratio_paths"] = scaled["ours_paths_s"] / timings["ours_paths_s"]
+        result["scaled_ratio_warehouse"] = scaled["ours_warehouse_s"] / timings["ours_warehouse_s"]
+        result["scaled_ratio_aggregate"] = scaled["aggregate_s"] / timings["aggregate_s"]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Run ChannelAttribution 2.2.5 (heuristics + Markov order 1) on an aggregated-paths CSV.
+
+Runs ONLY inside the benchmark venv (benchmarks/.venv-oracle): ChannelAttribution is
+GPL-3 and never a dependency of dagster_project. Prints one JSON object: timings in
+seconds (reading the CSV excluded) and the credits.
+
+    benchmarks/.venv-oracle/bin/python benchmarks/mta/channelattribution_oracle.py PATHS.csv
+"""
+
+import json
+import sys
+import time
+
+import pandas as pd
+from ChannelAttribution import heuristic_models, markov_model
+
+
+def main(csv_path: str) -> None:
+    paths = pd.read_csv(csv_path)
+    started = time.perf_counter()
+    heuristics = heuristic_models(
+        paths, "path", "total_conversions", var_value="total_conversion_value", flg_pro=False
+    )
+    heuristics_s = time.perf_counter() - started
+    started = time.perf_counter()
+    markov = markov_model(
+        paths,
+        "path",
+        "total_conversions",
+        var_value="total_conversion_value",
+        var_null="total_null",
+        order=1,
+        verbose=0,
+        flg_pro=False,
+    )
+    markov_s = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "heuristics_s": heuristics_s,
+                "markov_1_s": markov_s,
+                "total_s": heuristics_s + markov_s,
+                "heuristics": heuristics.to_dict(orient="list"),
+                "markov_1": markov.to_dict(orient="list"),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

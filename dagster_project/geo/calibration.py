@@ -1,0 +1,183 @@
+"""Experiments calibrate the other two views: MMM lift-test rows and MTA calibration factors.
+
+* :func:`lift_test_rows` turns a ``geo_experiment_results`` row into the rows pymc-marketing
+  1.3's ``MMM.add_lift_test_measurements`` conditions on: columns ``channel`` (+ ``geo``
+  when the MMM has a geo dimension), ``x``, ``delta_x``, ``delta_y``, ``sigma``. The model
+  adds ``saturation(x + delta_x) - saturation(x) ~ Normal(delta_y, sigma)``, in the units
+  of the MMM's own columns *per MMM period*: ``x`` is the channel's spend per period
+  before the test, ``delta_x`` the spend change per period, ``delta_y`` the revenue change
+  per period. Signed values are fine with the (default) Normal likelihood, so a holdout
+  gives ``delta_x < 0`` and ``delta_y < 0``.
+* :func:`mta_calibration_factor` = causal incremental revenue / MTA-credited revenue in
+  the same geos and window: how many real incremental dollars each MTA-credited dollar
+  stands for. Above 1, click-based MTA under-credits the channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+
+@dataclass(frozen=True)
+class WindowChange:
+    """A quantity in some geos during a test window against its pre-test baseline.
+
+    ``baseline_per_day``: average per day over the ``baseline_days`` before the start;
+    ``window_total``: total over the window (inclusive); ``expected_total =
+    baseline_per_day x window_days``; ``change = window_total - expected_total``.
+    """
+
+    baseline_per_day: float
+    window_total: float
+    expected_total: float
+    change: float
+    window_days: int
+
+
+def window_change(
+    frame: pd.DataFrame,
+    value_column: str,
+    geos: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    channel: str | None = None,
+    baseline_days: int = 56,
+) -> WindowChange:
+    """Change of ``value_column`` in ``geos`` over ``start .. end`` against the pre-test rate.
+
+    ``frame`` is long with ``date`` (day; or week start, with the window and baseline
+    aligned to whole weeks), ``geo``, ``value_column`` and, when ``channel`` is given, a
+    ``channel`` column to filter on. One owner for "spend change of a test" and "MTA credit
+    change of a test", so both are measured the same way.
+    """
+    needed = ["date", "geo", value_column] + (["channel"] if channel is not None else [])
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValueError(f"window_change: missing column(s) {', '.join(missing)}")
+    data = frame
+    if channel is not None:
+        data = data[data["channel"].astype(str) == channel]
+    data = data[data["geo"].astype(str).isin([str(g) for g in geos])]
+    days = pd.to_datetime(data["date"]).dt.normalize()
+    values = pd.to_numeric(data[value_column], errors="raise").to_numpy(dtype=float)
+    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
+    base_from = start_ts - pd.Timedelta(days=baseline_days)
+    in_window = ((days >= start_ts) & (days <= end_ts)).to_numpy()
+    in_base = ((days >= base_from) & (days < start_ts)).to_numpy()
+    if not in_base.any():
+        raise ValueError(
+            f"window_change: no {value_column} rows for geos {', '.join(map(str, geos))}"
+            f"{f' and channel {channel}' if channel else ''} in the {baseline_days} days before {start}"
+        )
+    n_days = (end - start).days + 1
+    baseline = float(values[in_base].sum()) / baseline_days
+    total = float(values[in_window].sum())
+    return WindowChange(
+        baseline_per_day=baseline,
+        window_total=total,
+        expected_total=baseline * n_days,
+        change=total - baseline * n_days,
+        window_days=n_days,
+    )
+
+
+def lift_test_rows(
+    result: Mapping | pd.Series,
+    baseline_spend_per_day: float | Mapping[str, float],
+    *,
+    mmm_period_days: int = 7,
+) -> pd.DataFrame:
+    """pymc-marketing lift-test rows for one experiment result.
+
+    ``result``: a ``geo_experiment_results`` row (needs channel, spend_change,
+    incremental_revenue, incremental_revenue_ci_low/high, interval_level, start, end).
+    ``baseline_spend_per_day``: the channel's spend per day before the test in the
+    treatment geos, e.g. ``window_change(...).baseline_per_day`` (a number for a national
+    MMM, or ``{geo: spend per day}`` for an MMM with a ``geo`` dimension).
+
+    With ``P`` = test days / ``mmm_period_days`` (MMM periods in the test)::
+
+        x       = baseline spend per day * mmm_period_days      (spend per MMM period)
+        delta_x = spend_change / P
+        delta_y = incremental_revenue / P
+        sigma   = (ci_high - ci_low) / (2 z_(1+level)/2) / P    (interval -> std. error)
+
+    Per geo, each geo ``g`` gets the share ``s_g`` of the baseline spend: ``delta_x`` and
+    ``delta_y`` times ``s_g``, and ``sigma * sqrt(s_g)``, so the geo rows together carry
+    the information of one experiment, not one per geo.
+    """
+    row = dict(result)
+    spend_change = row.get("spend_change")
+    if spend_change is None or not np.isfinite(spend_change) or spend_change == 0:
+        raise ValueError(
+            f"experiment {row.get('experiment_id')}: lift-test rows need a non-zero spend_change"
+        )
+    days = (date.fromisoformat(str(row["end"])) - date.fromisoformat(str(row["start"]))).days + 1
+    periods = days / mmm_period_days
+    level = float(row["interval_level"])
+    z = float(norm.ppf(0.5 + level / 2))
+    sigma = (row["incremental_revenue_ci_high"] - row["incremental_revenue_ci_low"]) / (2 * z)
+    if not np.isfinite(sigma) or sigma <= 0:
+        raise ValueError(
+            f"experiment {row.get('experiment_id')}: the interval is not finite; cannot derive sigma"
+        )
+    delta_x = spend_change / periods
+    delta_y = row["incremental_revenue"] / periods
+    sigma = sigma / periods
+    if isinstance(baseline_spend_per_day, Mapping):
+        geos = list(baseline_spend_per_day)
+        base = np.array([float(baseline_spend_per_day[g]) for g in geos]) * mmm_period_days
+        if base.sum() <= 0:
+            raise ValueError("baseline spend per geo sums to zero; cannot share the lift")
+        share = base / base.sum()
+        out = pd.DataFrame(
+            {
+                "channel": str(row["channel"]),
+                "geo": [str(g) for g in geos],
+                "x": base,
+                "delta_x": delta_x * share,
+                "delta_y": delta_y * share,
+                "sigma": sigma * np.sqrt(share),
+            }
+        )
+    else:
+        out = pd.DataFrame(
+            {
+                "channel": [str(row["channel"])],
+                "x": [float(baseline_spend_per_day) * mmm_period_days],
+                "delta_x": [delta_x],
+                "delta_y": [delta_y],
+                "sigma": [sigma],
+            }
+        )
+    below_zero = out["x"] + out["delta_x"] < -1e-6 * out["x"].abs().clip(lower=1)
+    if below_zero.any():
+        raise ValueError(
+            f"experiment {row.get('experiment_id')}: spend change per period ({delta_x:,.2f}) "
+            "removes more than the baseline spend; check the sign and units of spend_change"
+        )
+    return out
+
+
+def mta_calibration_factor(causal_incremental: float, mta_credited: float) -> float:
+    """``causal_incremental / mta_credited`` for one channel, same geos and window.
+
+    For an experiment: causal = ``incremental_revenue``, MTA = the change of the channel's
+    MTA-credited revenue in the treatment geos over the test window
+    (``window_change(credit, "revenue", ..., channel=...).change``); for a holdout both are
+    negative and the factor is positive. For an MMM: causal = channel contribution, MTA =
+    credited revenue over the same weeks. NaN when the MTA figure is zero or the two
+    disagree in sign (nothing to scale).
+    """
+    if not np.isfinite(mta_credited) or mta_credited == 0 or not np.isfinite(causal_incremental):
+        return float("nan")
+    factor = causal_incremental / mta_credited
+    return float(factor) if factor >= 0 else float("nan")
+

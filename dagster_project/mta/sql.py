@@ -1,0 +1,461 @@
+"""The SQL that turns touches into the aggregates the attribution models need.
+
+Every heavy step runs in the warehouse; Python only reads the small results (one row
+per week x channel x campaign, per week x Markov transition, per week x channel set).
+
+Two relations feed the queries:
+
+* the warehouse tables of contracts.md §5 (:func:`create_journey_touches_from_warehouse`
+  builds journeys out of ``marts.fct_conversion_journeys`` and ``marts.fct_touchpoints``);
+* aggregated paths in ChannelAttribution's format, loaded as one row per touch by
+  :mod:`dagster_project.mta.paths`.
+
+Both become one **journey-touch relation** with exactly these columns, one row per touch
+of a journey (converting or not):
+
+=============  ======================================================================
+person_key     the person (any type); with ``journey_seq`` identifies the journey
+journey_seq    integer, unique per journey within a person
+week_start     DATE, Monday of the conversion week (non-converting: of the last touch);
+               NULL for aggregated paths, which carry no dates
+conversions    conversions the journey counts (1 for an order, a path's total for paths)
+revenue        money the journey counts (net revenue, reporting currency)
+nulls          non-converting journeys the row counts (1 for a null journey)
+position       1-based position of the touch in its journey, ordered by time
+channel        channel name (must not contain '>', the path separator)
+campaign       campaign name, NULL when unknown
+age_days       days from the touch to the conversion (fractional), NULL when unknown
+=============  ======================================================================
+
+Portability: the queries use only ANSI window functions, ``concat_ws``,
+``string_agg(... order by ...)``, ``power``, ``greatest``, ``date_trunc('week', ...)`` and
+``extract(epoch from ...)``, all of which PostgreSQL and DuckDB share. Parameters
+(lookback, half-life, the direct channel's name) are validated and inlined, so no
+driver-specific placeholder style is needed. The only engine-specific piece is how a
+query result becomes a DataFrame (:func:`query_frame`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+PATH_SEPARATOR = " > "
+"""How channels are joined in a path or a Markov state ('A > B'); channels never contain '>'."""
+
+POSITION_BASED_WEIGHTS = (0.4, 0.2, 0.4)
+"""Position-based credit: first touch, all middle touches together, last touch."""
+
+HEURISTIC_MODELS = (
+    "first_touch",
+    "last_touch",
+    "last_non_direct",
+    "linear",
+    "position_based",
+    "time_decay",
+)
+"""Models whose credit is a per-touch weight, computed entirely in SQL."""
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+
+
+def table_name(name: str, what: str) -> str:
+    """``name`` checked as a (schema-qualified) SQL identifier, so it is safe to inline."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{what}: {name!r} is not a plain (schema.)table name")
+    return name
+
+
+def sql_text(value: str) -> str:
+    """A SQL string literal for ``value`` (single quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_number(value: float, what: str) -> str:
+    """A SQL numeric literal for a finite, positive ``value``."""
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{what} must be a positive number, got {value!r}")
+    return repr(number)
+
+
+def query_frame(conn: Any, sql: str) -> pd.DataFrame:
+    """Run ``sql`` and return the result as a DataFrame.
+
+    DuckDB connections answer ``.execute(sql).df()``; any other DB-API connection
+    (e.g. psycopg for PostgreSQL) goes through a cursor.
+    """
+    result = conn.execute(sql)
+    if hasattr(result, "df"):
+        return result.df()
+    cursor = result if hasattr(result, "fetchall") else conn.cursor()
+    rows = cursor.fetchall()
+    return pd.DataFrame(rows, columns=[d[0] for d in cursor.description])
+
+
+def epoch_seconds(expression: str) -> str:
+    """Seconds since 1970 for a timestamp expression (same text in DuckDB and PostgreSQL)."""
+    return f"extract(epoch from {expression})"
+
+
+def journey_touches_from_warehouse_sql(
+    journeys_table: str, touchpoints_table: str, lookback_days: float
+) -> str:
+    """SELECT producing the journey-touch relation from the warehouse tables.
+
+    Definitions (``L`` = ``lookback_days``):
+
+    * A **converting journey** is one row of ``journeys_table``. Its touches are the same
+      person's touchpoints with ``converted_at - L days <= touched_at <= converted_at``
+      and, when the person converted before, ``touched_at >`` that previous
+      ``converted_at``. So a touch belongs to at most one conversion: the first one at or
+      after it, within L days. ``conversions = 1``, ``revenue = net_revenue``,
+      ``age_days = (converted_at - touched_at)`` in days. The table's own ``path``,
+      ``touch_count`` and ``first_touch_at`` are not re-read: the touches themselves
+      carry the campaigns and ages the models need.
+    * A **non-converting journey** is built from the touches that belong to no
+      conversion: a person's such touches, in time order, start a new journey whenever
+      the gap since the previous one exceeds L days (a person who stays silent for
+      longer than the lookback starts afresh). ``nulls = 1``; its week is the Monday of
+      its last touch. Recent touches count as non-converting as of this run; a later
+      run re-assigns them if they convert.
+    * Touches within a journey are ordered by ``touched_at``, then ``touch_id``.
+    """
+    journeys = table_name(journeys_table, "journeys table")
+    touchpoints = table_name(touchpoints_table, "touchpoints table")
+    lookback_seconds = sql_number(float(lookback_days) * 86400.0, "lookback_days")
+    return f"""
+with conversions as (
+    select
+        order_id,
+        person_key,
+        converted_at,
+        net_revenue,
+        row_number() over (partition by person_key order by converted_at, order_id) as journey_seq,
+        lag(converted_at) over (partition by person_key order by converted_at, order_id)
+            as previous_converted_at
+    from {journeys}
+),
+matched_touches as (
+    -- every touch once, with the conversion it belongs to (NULL when none)
+    select
+        t.touch_id,
+        t.person_key,
+        t.touched_at,
+        t.channel,
+        t.campaign,
+        c.journey_seq as conversion_seq,
+        c.converted_at,
+        c.net_revenue
+    from {touchpoints} as t
+    left join conversions as c
+        on t.person_key = c.person_key
+        and t.touched_at <= c.converted_at
+        and {epoch_seconds("t.touched_at")} >= {epoch_seconds("c.converted_at")} - {lookback_seconds}
+        and (c.previous_converted_at is null or t.touched_at > c.previous_converted_at)
+),
+converting_touches as (
+    select
+        touch_id,
+        person_key,
+        -conversion_seq as journey_seq,
+        cast(date_trunc('week', converted_at) as date) as week_start,
+        cast(1 as double precision) as conversions,
+        cast(net_revenue as double precision) as revenue,
+        cast(0 as double precision) as nulls,
+        touched_at,
+        channel,
+        campaign,
+        ({epoch_seconds("converted_at")} - {epoch_seconds("touched_at")}) / 86400.0 as age_days
+    from matched_touches
+    where converted_at is not null
+),
+unassigned_touches as (
+    select
+        touch_id,
+        person_key,
+        touched_at,
+        channel,
+        campaign,
+        case
+            when lag(touched_at) over person_touches is null then 1
+            when {epoch_seconds("touched_at")}
+                - {epoch_seconds("lag(touched_at) over person_touches")} > {lookback_seconds} then 1
+            else 0
+        end as starts_journey
+    from matched_touches
+    where converted_at is null
+    window person_touches as (partition by person_key order by touched_at, touch_id)
+),
+null_touches as (
+    select
+        touch_id,
+        person_key,
+        sum(starts_journey) over (
+            partition by person_key order by touched_at, touch_id rows unbounded preceding
+        ) as journey_seq,
+        touched_at,
+        channel,
+        campaign
+    from unassigned_touches
+),
+non_converting_touches as (
+    select
+        touch_id,
+        person_key,
+        journey_seq,
+        cast(date_trunc('week', max(touched_at) over (partition by person_key, journey_seq)) as date)
+            as week_start,
+        cast(0 as double precision) as conversions,
+        cast(0 as double precision) as revenue,
+        cast(1 as double precision) as nulls,
+        touched_at,
+        channel,
+        campaign,
+        cast(null as double precision) as age_days
+    from null_touches
+),
+all_touches as (
+    select * from converting_touches
+    union all
+    select * from non_converting_touches
+)
+select
+    person_key,
+    journey_seq,
+    week_start,
+    conversions,
+    revenue,
+    nulls,
+    row_number() over (partition by person_key, journey_seq order by touched_at, touch_id) as position,
+    channel,
+    campaign,
+    age_days
+from all_touches
+"""
+
+
+def conversion_summary_sql(journeys_table: str, touches: str) -> str:
+    """Per week: conversions and revenue in the journeys table, and how much has no touch.
+
+    Conversions without any touch in the lookback window cannot be credited to a
+    channel; reporting them keeps every model's total honest.
+    """
+    journeys = table_name(journeys_table, "journeys table")
+    return f"""
+with touched as (
+    select week_start, person_key, journey_seq, max(conversions) as conversions, max(revenue) as revenue
+    from {touches}
+    where conversions > 0
+    group by week_start, person_key, journey_seq
+),
+touched_weeks as (
+    select week_start, sum(conversions) as conversions, sum(revenue) as revenue
+    from touched group by week_start
+),
+null_weeks as (
+    select week_start, count(*) as non_converting_journeys
+    from (select distinct week_start, person_key, journey_seq from {touches} where nulls > 0) as n
+    group by week_start
+),
+all_weeks as (
+    select cast(date_trunc('week', converted_at) as date) as week_start,
+           count(*) as conversions,
+           sum(cast(net_revenue as double precision)) as revenue
+    from {journeys}
+    group by cast(date_trunc('week', converted_at) as date)
+)
+select
+    coalesce(a.week_start, n.week_start) as week_start,
+    coalesce(a.conversions, 0) as conversions,
+    coalesce(a.revenue, 0) as revenue,
+    coalesce(t.conversions, 0) as attributable_conversions,
+    coalesce(t.revenue, 0) as attributable_revenue,
+    coalesce(n.non_converting_journeys, 0) as non_converting_journeys
+from all_weeks as a
+left join touched_weeks as t on t.week_start = a.week_start
+full outer join null_weeks as n on n.week_start = a.week_start
+order by 1
+"""
+
+
+def heuristic_credit_sql(touches: str, direct_channel: str, half_life_days: float) -> str:
+    """Per week x channel x campaign: each heuristic's credited conversions and revenue.
+
+    Per-touch weights within a converting journey of ``n`` touches (position ``i``):
+
+    * first touch: 1 if ``i = 1``; last touch: 1 if ``i = n``;
+    * last non-direct: 1 on the last touch whose channel is not ``direct_channel``
+      (the last touch when every touch is direct);
+    * linear: ``1/n`` per touch, so a channel touched twice earns twice
+      (ChannelAttribution's definition);
+    * position-based: 0.4 first, 0.4 last, 0.2 shared by the middle touches;
+      two touches 0.5 each; one touch 1;
+    * time decay: ``2^(-age_days / half_life_days)``, normalized to 1 within the journey.
+
+    A touch's credit is weight x the journey's conversions (and x its revenue). Weights
+    sum to 1 per journey, so every model's credit sums to the conversions and revenue of
+    the journeys that have touches. Time decay is NULL where touches carry no age.
+    """
+    first, middle, last = POSITION_BASED_WEIGHTS
+    half_life = sql_number(half_life_days, "half_life_days")
+    weights = {
+        "first_touch": "case when position = 1 then 1.0 else 0.0 end",
+        "last_touch": "case when position = path_length then 1.0 else 0.0 end",
+        "last_non_direct": (
+            "case when position = coalesce(last_non_direct_position, path_length) then 1.0 else 0.0 end"
+        ),
+        "linear": "1.0 / path_length",
+        "position_based": (
+            "case when path_length = 1 then 1.0 when path_length = 2 then 0.5 "
+            f"when position = 1 then {first} when position = path_length then {last} "
+            f"else {middle} / (path_length - 2) end"
+        ),
+        "time_decay": "decay / decay_total",
+    }
+    sums = ",\n    ".join(
+        f"sum(({weights[m]}) * conversions) as {m}__conversions,\n    "
+        f"sum(({weights[m]}) * revenue) as {m}__revenue"
+        for m in HEURISTIC_MODELS
+    )
+    return f"""
+with converting as (
+    select
+        week_start,
+        channel,
+        campaign,
+        conversions,
+        revenue,
+        position,
+        count(*) over journey as path_length,
+        max(case when channel <> {sql_text(direct_channel)} then position end) over journey
+            as last_non_direct_position,
+        power(2.0, -age_days / {half_life}) as decay,
+        sum(power(2.0, -age_days / {half_life})) over journey as decay_total
+    from {touches}
+    where conversions > 0
+    window journey as (partition by person_key, journey_seq)
+)
+select
+    week_start,
+    channel,
+    campaign,
+    {sums}
+from converting
+group by week_start, channel, campaign
+"""
+
+
+def markov_transitions_sql(touches: str, order: int) -> str:
+    """Per week: Markov transition counts of order ``order`` (1 to 3).
+
+    Consecutive repeats of a channel collapse first (``B > B > C`` is ``B > C``), for
+    every order, as ChannelAttribution does for order 1. The state after a touch is the
+    last ``order`` channels of the collapsed path ('A > B' for order 2), shorter at the
+    start of a path (the first state of any path is its first channel).
+
+    Rows: ``from_state`` (NULL = the start), ``to_state`` (NULL = the path ends there),
+    ``transitions`` (journeys moving, conversions + nulls), and for the ending rows the
+    ``conversions``, ``revenue`` and ``nulls`` that absorb there. Journeys that count neither
+    conversions nor nulls add nothing.
+    """
+    if order not in (1, 2, 3):
+        raise ValueError(f"Markov order must be 1, 2 or 3, got {order!r}")
+    lags = [f"lag(channel, {lag}) over journey" for lag in range(order - 1, 0, -1)]
+    state = f"concat_ws({sql_text(PATH_SEPARATOR)}, {', '.join([*lags, 'channel'])})"
+    return f"""
+with ordered as (
+    select
+        person_key, journey_seq, week_start, conversions, revenue, nulls, position, channel,
+        lag(channel) over (partition by person_key, journey_seq order by position) as previous_channel
+    from {touches}
+    where conversions + nulls > 0
+),
+collapsed as (
+    select person_key, journey_seq, week_start, conversions, revenue, nulls, position,
+           {state} as state
+    from ordered
+    where previous_channel is null or previous_channel <> channel
+    window journey as (partition by person_key, journey_seq order by position)
+),
+steps as (
+    select
+        week_start, conversions, revenue, nulls, state,
+        lag(state) over journey as from_state,
+        lead(state) over journey as next_state
+    from collapsed
+    window journey as (partition by person_key, journey_seq order by position)
+)
+select week_start, from_state, state as to_state,
+       sum(conversions + nulls) as transitions,
+       cast(0 as double precision) as conversions,
+       cast(0 as double precision) as revenue,
+       cast(0 as double precision) as nulls
+from steps
+group by week_start, from_state, state
+union all
+select week_start, state as from_state, cast(null as varchar) as to_state,
+       sum(conversions + nulls) as transitions,
+       sum(conversions) as conversions,
+       sum(revenue) as revenue,
+       sum(nulls) as nulls
+from steps
+where next_state is null
+group by week_start, state
+"""
+
+
+def channel_sequences_sql(touches: str) -> str:
+    """Per week: converting journeys grouped by their distinct channels in first-touch order.
+
+    ``channel_sequence`` lists each distinct channel once, ordered by the position of its
+    first touch ('C > A > B'). Sorting it gives the channel set (Shapley's coalition);
+    the order gives ordered Shapley's positions.
+    """
+    return f"""
+with first_touches as (
+    select week_start, person_key, journey_seq, conversions, revenue, channel,
+           min(position) as first_position
+    from {touches}
+    where conversions > 0
+    group by week_start, person_key, journey_seq, conversions, revenue, channel
+),
+journeys as (
+    select week_start, conversions, revenue,
+           string_agg(channel, {sql_text(PATH_SEPARATOR)} order by first_position) as channel_sequence
+    from first_touches
+    group by week_start, person_key, journey_seq, conversions, revenue
+)
+select week_start, channel_sequence, sum(conversions) as conversions, sum(revenue) as revenue
+from journeys
+group by week_start, channel_sequence
+"""
+
+
+def aggregated_paths_sql(touches: str, by_week: bool) -> str:
+    """Journeys grouped by path: ChannelAttribution's aggregated-path table, from SQL.
+
+    Columns ``[week_start,] path, conversions, revenue, nulls``; ``path`` joins a
+    journey's channels in touch order with ' > ' (repeats kept, as in the input).
+    """
+    week = "week_start, " if by_week else ""
+    return f"""
+with journeys as (
+    select week_start,
+           string_agg(channel, {sql_text(PATH_SEPARATOR)} order by position) as path,
+           max(conversions) as conversions, max(revenue) as revenue, max(nulls) as nulls
+    from {touches}
+    group by week_start, person_key, journey_seq
+)
+select {week}path, sum(conversions) as conversions, sum(revenue) as revenue, sum(nulls) as nulls
+from journeys
+group by {week}path
+"""
+
+
+def channels_sql(touches: str) -> str:
+    """Every distinct channel in the journey-touch relation."""
+    return f"select distinct channel from {touches}"

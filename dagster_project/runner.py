@@ -1,0 +1,92 @@
+"""Run the pipeline from the command line: the same assets the schedules run, executed
+in-process against the Dagster instance in ``$TRIANGULATE_HOME/dagster`` (so the runs
+show up in the UI afterwards)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from dagster_project.paths import (
+    artifacts_dir,
+    ensure_dagster_home,
+    ensure_home,
+    landing_dir,
+    warehouse_path,
+)
+
+
+def _instance():
+    import dagster as dg
+
+    os.environ.setdefault("DAGSTER_HOME", str(ensure_dagster_home()))
+    return dg.DagsterInstance.get()
+
+
+def materialize_selection(select: str = "*", echo=print) -> bool:
+    """Materialize the assets matched by ``select`` (Dagster selection syntax, ``*`` = all).
+
+    Prints each failed step with its error, so the command line says what to fix.
+    """
+    import dagster as dg
+
+    ensure_home()
+    instance = _instance()
+    from dagster_project.definitions import defs
+
+    selection = (
+        dg.AssetSelection.all(include_sources=False) if select.strip() in ("", "*") else select
+    )
+    job = dg.define_asset_job("triangulate_cli_run", selection=selection)
+    merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
+    result = merged.get_job_def("triangulate_cli_run").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                error = event.step_failure_data.error
+                message = error.message.strip() if error else "unknown error"
+                echo(f"FAILED {event.step_key}: {message}")
+                meta = getattr(event.step_failure_data.user_failure_data, "metadata", None) or {}
+                for key, value in meta.items():
+                    echo(f"  {key}: {getattr(value, 'value', value)}")
+        echo(f"run {result.run_id} failed; open the Dagster UI (make ui) for the full logs")
+    return result.success
+
+
+def _already_simulated(home: Path, scale: str, seed: int) -> bool:
+    import json
+
+    marker = home / "truth" / "parameters.json"
+    if not marker.exists():
+        return False
+    params = json.loads(marker.read_text())
+    return params.get("scale") == scale and params.get("seed") == seed
+
+
+def run_demo(scale: str = "demo", seed: int = 42) -> int:
+    """Simulate a world into ``$TRIANGULATE_HOME`` (once per scale and seed), materialize
+    every asset, and print where the results are. Returns the process exit code."""
+    from dagster_project.simulator import simulate_world
+
+    home = ensure_home()
+    if _already_simulated(home, scale, seed):
+        print(f"landing zone already holds the '{scale}' world (seed {seed}): {landing_dir(home)}")
+    else:
+        summary = simulate_world(home, scale=scale, seed=seed, progress=True)
+        print(summary.describe())
+    ok = materialize_selection("*")
+    print()
+    print(("demo finished" if ok else "demo FAILED") + f" (TRIANGULATE_HOME={home})")
+    print(
+        f"  warehouse : {warehouse_path(home)}  (duckdb {warehouse_path(home)} -c 'show all tables')"
+    )
+    print(f"  artifacts : {artifacts_dir(home)}")
+    reports = sorted((artifacts_dir(home) / "reports").glob("*.html"))
+    if reports:
+        print(f"  report    : {reports[-1]}")
+    print("  UI        : make ui   (then open http://127.0.0.1:3000)")
+    sys.stdout.flush()
+    return 0 if ok else 1

@@ -1,0 +1,221 @@
+"""Bayesian MMM (issue 8): config validation, priors, recovery, the gate, save/load.
+
+Sampling tests use 2 chains x 500 draws with nutpie; the end-to-end ones are marked slow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from dagster_project.mmm.config import ConfigError, load_config
+
+REFERENCE = Path("/work/shared/reference/mmm_example")
+
+
+def reference_config(**overrides):
+    """The generating structure of the reference data (its README): geometric adstock
+    l_max 8, logistic saturation, yearly seasonality, events as controls, trend."""
+    base = {
+        "channels": ["x1", "x2"],
+        "controls": ["event_1", "event_2"],
+        "data": {"date_column": "date_week", "target_column": "y"},
+        "model": {"adstock": "geometric", "l_max": 8, "saturation": "logistic", "yearly_seasonality": 2, "trend": True},
+        "sampler": {"chains": 2, "draws": 500, "tune": 500, "seed": 11, "prior_predictive_draws": 200},
+        "gate": {"r_hat_max": 1.05, "ess_bulk_min": 100, "holdout_weeks": 0},
+    }
+    for key, value in overrides.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) else value
+    return load_config(**base)
+
+
+@pytest.fixture(scope="module")
+def reference_frame() -> pd.DataFrame:
+    return pd.read_csv(REFERENCE / "mmm_example.csv")
+
+
+@pytest.fixture(scope="module")
+def reference_fit(reference_frame):
+    from dagster_project.mmm.model import fit_mmm, prepare_weekly
+
+    config = reference_config()
+    return fit_mmm(config, prepare_weekly(reference_frame, config))
+
+
+# --- configuration ----------------------------------------------------------------
+
+
+def test_default_config_loads():
+    config = load_config()
+    assert config.model.adstock == "geometric"
+    assert config.budget.bound_fraction == pytest.approx(0.30)
+    assert config.sampler.nuts_sampler == "nutpie"
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = tmp_path / "mmm.yaml"
+    path.write_text(yaml.safe_dump({"channels": ["a"], "sampler": {"drawz": 10}}))
+    with pytest.raises(ConfigError, match=r"sampler: unknown key\(s\) \['drawz'\]") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_bad_value_is_named():
+    with pytest.raises(ConfigError, match=r"model.adstock: expected one of .*got 'hyperbolic'"):
+        load_config(channels=["a"], model={"adstock": "hyperbolic"})
+    with pytest.raises(ConfigError, match=r"sampler.draws: expected int, got 'many'"):
+        load_config(channels=["a"], sampler={"draws": "many"})
+
+
+def test_missing_channel_is_named(reference_frame):
+    from dagster_project.mmm.model import prepare_weekly
+
+    config = reference_config(channels=["x1", "x2", "tv"])
+    with pytest.raises(ConfigError, match=r"channel 'tv' is missing: expected a column 'spend_tv' or 'tv'"):
+        prepare_weekly(reference_frame, config, source="ref.csv")
+
+
+def test_bad_rows_are_named(reference_frame):
+    from dagster_project.mmm.model import prepare_weekly
+
+    config = reference_config()
+    negative = reference_frame.copy()
+    negative.loc[17, "x2"] = -1.0
+    with pytest.raises(ConfigError, match=r"ref.csv: row 17: spend column 'x2' is negative"):
+        prepare_weekly(negative, config, source="ref.csv")
+    gap = reference_frame.drop(index=40)  # 2019-01-07 is missing
+    with pytest.raises(ConfigError, match=r"weeks must be 7 days apart; 2018-12-31 -> 2019-01-14"):
+        prepare_weekly(gap, config, source="ref.csv")
+
+
+def test_spend_columns_and_geo_sum():
+    """``spend_<channel>`` columns are found, and geos are summed for the national model."""
+    from dagster_project.mmm.model import prepare_weekly
+
+    weeks = pd.date_range("2024-01-01", periods=30, freq="W-MON")
+    frame = pd.concat(
+        [pd.DataFrame({"week_start": weeks, "geo": g, "net_revenue": 100.0 + i, "spend_tv": 1.0 + i, "control_price": 2.0 * (i + 1)})
+         for i, g in enumerate(["A", "B"])]
+    )
+    data = prepare_weekly(frame, load_config(channels=["tv"], controls=["price"]))
+    assert len(data.frame) == 30
+    assert data.frame["y"].iloc[0] == pytest.approx(201.0)
+    assert data.frame["tv"].iloc[0] == pytest.approx(3.0)
+    # controls are averaged over geos (3.0), then divided by their max abs (3.0)
+    assert data.control_scales["price"] == pytest.approx(3.0)
+    assert data.frame["price"].iloc[0] == pytest.approx(1.0)
+
+
+def test_spend_share_prior_formula():
+    from dagster_project.mmm.model import WeeklyData, spend_share_beta_sigma
+
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=4, freq="W-MON"),
+                          "a": [3.0, 3, 3, 3], "b": [1.0, 1, 1, 1], "y": [2.0, 4, 4, 6]})
+    data = WeeklyData(frame, ("a", "b"), (), {}, geo=False)
+    sigma = spend_share_beta_sigma(data, total_sigma=2.0)
+    r = 4.0 / 6.0  # mean(y) / max(y)
+    assert sigma["a"] == pytest.approx(2.0 * r * (0.75 + 0.5) / 2)
+    assert sigma["b"] == pytest.approx(2.0 * r * (0.25 + 0.5) / 2)
+
+
+def test_mape():
+    from dagster_project.mmm.diagnostics import mape
+
+    assert mape(np.array([100.0, 200.0, 0.0]), np.array([110.0, 180.0, 5.0])) == pytest.approx(0.10)
+
+
+def test_lift_tests_hook_adds_likelihood(reference_frame):
+    from dagster_project.mmm.model import build_mmm, prepare_weekly
+
+    config = reference_config()
+    data = prepare_weekly(reference_frame, config)
+    lift = pd.DataFrame({"channel": ["x1"], "x": [0.3], "delta_x": [0.1], "delta_y": [400.0], "sigma": [50.0]})
+    mmm = build_mmm(config, data, lift_tests=lift)
+    assert "lift_measurements" in mmm.model.named_vars
+    with pytest.raises(ConfigError, match=r"unknown channel\(s\) \['radio'\]"):
+        build_mmm(config, data, lift_tests=lift.assign(channel="radio"))
+
+
+# --- fitting ---------------------------------------------------------------------
+
+
+def test_reference_roas_inside_hdi(reference_fit, reference_frame):
+    """The true ROAS (from the ground-truth contributions) lies in the 94 % HDI."""
+    from dagster_project.mmm.outputs import channel_summary
+
+    truth = pd.read_csv(REFERENCE / "ground_truth_contributions.csv")
+    summary = channel_summary(reference_fit, "ref").set_index("channel")
+    for channel in ("x1", "x2"):
+        true_roas = truth[f"{channel}_contribution"].sum() / reference_frame[channel].sum()
+        row = summary.loc[channel]
+        assert row["roas_hdi_low"] <= true_roas <= row["roas_hdi_high"], (channel, true_roas, row.to_dict())
+        assert row["spend"] == pytest.approx(reference_frame[channel].sum())
+        # diminishing returns: the marginal ROAS is below the average ROAS
+        assert 0 < row["mroas"] < row["roas"]
+
+
+def test_weekly_contributions_add_up(reference_fit):
+    from dagster_project.mmm.diagnostics import fitted_national_revenue
+    from dagster_project.mmm.outputs import WEEKLY_CONTRIBUTION_COLUMNS, weekly_contributions
+
+    weekly = weekly_contributions(reference_fit, "ref")
+    assert list(weekly.columns) == WEEKLY_CONTRIBUTION_COLUMNS
+    assert set(weekly["component_kind"]) == {"channel", "control", "baseline", "trend", "seasonality"}
+    total = weekly.groupby("week_start")["contribution"].sum().to_numpy()
+    np.testing.assert_allclose(total, fitted_national_revenue(reference_fit).to_numpy(), rtol=1e-6)
+
+
+def test_response_curves_are_increasing(reference_fit):
+    from dagster_project.mmm.outputs import RESPONSE_CURVE_COLUMNS, response_curves
+
+    curves = response_curves(reference_fit, "ref")
+    assert list(curves.columns) == RESPONSE_CURVE_COLUMNS
+    for _, curve in curves.groupby("channel"):
+        assert curve["response"].iloc[0] == pytest.approx(0.0)
+        assert (np.diff(curve["response"]) > 0).all()
+        assert (curve["response_hdi_low"] <= curve["response"]).all()
+        assert (curve["response"] <= curve["response_hdi_high"]).all()
+
+
+def test_save_load_round_trip(reference_fit, tmp_path):
+    from dagster_project.mmm.model import load_fitted, save_fitted
+    from dagster_project.mmm.outputs import channel_summary
+
+    run_dir = save_fitted(reference_fit, tmp_path / "mmm" / "run-1")
+    loaded = load_fitted(run_dir)
+    assert loaded.config == reference_fit.config
+    assert loaded.data.control_scales == reference_fit.data.control_scales
+    np.testing.assert_allclose(
+        loaded.mmm.idata.posterior["saturation_beta"].values,
+        reference_fit.mmm.idata.posterior["saturation_beta"].values,
+    )
+    before = channel_summary(reference_fit, "r").drop(columns=["mroas"])
+    after = channel_summary(loaded, "r").drop(columns=["mroas"])
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_gate_refuses_absurdly_short_fit(reference_frame, tmp_path):
+    """tune=5, draws=5: R-hat and ESS fail, no tables, GateFailed carries the numbers."""
+    from dagster_project.mmm.diagnostics import GateFailed
+    from dagster_project.mmm.run import publishable_tables, run_mmm
+
+    config = reference_config(
+        sampler={"chains": 2, "draws": 5, "tune": 5},
+        gate={"r_hat_max": 1.01, "ess_bulk_min": 400, "holdout_weeks": 0},
+    )
+    run = run_mmm(reference_frame, config, "short", artifacts_dir=tmp_path, budget=False)
+    assert not run.gate.passed
+    assert run.tables == {}
+    with pytest.raises(GateFailed) as info:
+        publishable_tables(run)
+    message = str(info.value)
+    assert f"ess_bulk_min={run.gate.ess_bulk_min:.0f}" in message
+    assert "ess_bulk_min" in " ".join(run.gate.failures)
+    assert run.gate.ess_bulk_min < 400
+    diagnostics = run.diagnostics
+    assert not diagnostics["published"].iloc[0]
+    assert (tmp_path / "mmm" / "short" / "model.nc").exists()
