@@ -14,20 +14,25 @@ Run: ``uv run python benchmarks/bench_geo.py`` (writes benchmarks/results/geo.js
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
+import sys
 import time
 from datetime import date
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from threadpoolctl import threadpool_limits
 
+from benchmarks._common import write_result
 from dagster_project.geo.analysis import analyze_experiment
 from dagster_project.geo.design import design_experiment
 from dagster_project.geo.panel import to_wide
-from dagster_project.geo.simulation import inject_lift, interval_coverage, synthetic_geo_panel
+from dagster_project.geo.simulation import (
+    inject_lift,
+    interval_coverage,
+    synthetic_geo_panel,
+)
 
 TREATED = ["G03", "G08", "G15", "G22", "G29", "G36"]
 START, END = date(2025, 11, 3), date(2025, 11, 30)
@@ -40,6 +45,7 @@ def main() -> dict:
         "id": "bench", "channel": "tv", "kind": "holdout", "treatment_geos": TREATED,
         "start": START, "end": END, "metric": "net_revenue",
     }  # fmt: skip
+
     def time_analysis() -> tuple[list[float], object]:
         timings = []
         for _ in range(5):
@@ -68,8 +74,6 @@ def main() -> dict:
     coverage_seconds = time.perf_counter() - t0
 
     out = {
-        "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus visible",
         "analysis": {
             "panel": "40 geos x 1095 days, 6 treated, 28-day test",
             "seconds_median_of_5": round(statistics.median(timings), 3),
@@ -77,7 +81,10 @@ def main() -> dict:
             "seconds_all": [round(t, 3) for t in timings],
             "true_incremental": round(true_incremental, 1),
             "synthetic_control_incremental": round(float(sc["incremental_revenue"]), 1),
-            "synthetic_control_ci_abs": [round(float(sc["ci_low"]), 2), round(float(sc["ci_high"]), 2)],
+            "synthetic_control_ci_abs": [
+                round(float(sc["ci_low"]), 2),
+                round(float(sc["ci_high"]), 2),
+            ],
             "true_att": round(true_incremental / (6 * 28), 2),
         },
         "design": {
@@ -94,10 +101,7 @@ def main() -> dict:
             "seconds": round(coverage_seconds, 1),
         },
     }
-    path = Path(__file__).parent / "results" / "geo.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2, default=str) + "\n")
-    print(json.dumps(out, indent=2, default=str))
+    write_result("geo", out)
     return out
 
 

@@ -65,10 +65,19 @@ def demo(
 
 @app.command()
 def report() -> None:
-    """Rebuild the HTML report from the warehouse."""
-    from dagster_project._not_built import not_built
+    """Rebuild the HTML report from the warehouse (artifacts/reports/report_<id>.html and latest.html)."""
+    from datetime import UTC, datetime
 
-    not_built("the HTML report", 10)
+    from dagster_project.paths import artifacts_dir, warehouse_path
+    from dagster_project.report import build_report_from_warehouse
+    from dagster_project.warehouse import connect
+
+    if not warehouse_path().exists():
+        typer.echo(f"no warehouse at {warehouse_path()}: run `triangulate demo` or `triangulate run` first", err=True)
+        raise typer.Exit(code=1)
+    with connect(read_only=True) as conn:
+        path = build_report_from_warehouse(conn, artifacts_dir() / "reports", run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S"))
+    typer.echo(f"report written: {path}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,10 @@
-"""The one Dagster ``Definitions`` object: assets by stage, resources, jobs, sensor."""
-
-from __future__ import annotations
+"""The one Dagster ``Definitions`` object: assets by stage, resources, jobs, schedules, sensor."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.assets import ingest, transform
+from dagster_project.assets import attribution, experiments, ingest, mix_model, quality, reporting, transform
+from dagster_project.assets import triangulation as triangulation_assets
 from dagster_project.paths import warehouse_path
 
 
@@ -15,9 +14,37 @@ def warehouse_resource() -> DuckDBResource:
     return DuckDBResource(database=str(warehouse_path()))
 
 
+daily_job = dg.define_asset_job(
+    "daily_attribution_job",
+    selection=dg.AssetSelection.groups("ingest", "transform", "attribution"),
+    description="Daily: load new landing files, rebuild the warehouse models, recompute MTA.",
+)
+weekly_job = dg.define_asset_job(
+    "weekly_measurement_job",
+    selection=dg.AssetSelection.groups("experiments", "mix_model", "triangulation", "reporting"),
+    description="Weekly: analyse experiments, refit the MMM (calibrated), plan the budget, triangulate, report.",
+)
+schedules = [
+    dg.ScheduleDefinition(job=daily_job, cron_schedule="0 6 * * *", execution_timezone="UTC",
+                          default_status=dg.DefaultScheduleStatus.STOPPED),
+    dg.ScheduleDefinition(job=weekly_job, cron_schedule="0 8 * * 1", execution_timezone="UTC",
+                          default_status=dg.DefaultScheduleStatus.STOPPED),
+]  # fmt: skip
+
 defs = dg.Definitions(
-    assets=[*ingest.raw_assets, transform.dbt_models],
-    jobs=[ingest.ingest_job],
+    assets=[
+        *ingest.raw_assets,
+        transform.dbt_models,
+        attribution.mta_credit,
+        experiments.geo_experiment_results,
+        mix_model.mmm_fit,
+        mix_model.budget_plan,
+        triangulation_assets.channel_triangulation,
+        reporting.measurement_report,
+    ],
+    asset_checks=quality.quality_checks,
+    jobs=[ingest.ingest_job, daily_job, weekly_job],
+    schedules=schedules,
     sensors=[ingest.landing_zone_sensor],
     resources={"warehouse": warehouse_resource(), "dbt": transform.dbt_resource()},
 )

@@ -221,6 +221,9 @@ def load_source(
 ) -> LoadResult:  # fmt: skip
     """Load a source's new files into its raw table; see the module docstring."""
     landing = landing or landing_dir()
+    # one transaction per file; without this DuckDB checkpoints the whole database after
+    # every ~16 MB of WAL, which made the `full` world's Stripe load 4x slower
+    conn.execute("set checkpoint_threshold = '1GB'")
     ensure_ledger(conn)
     ensure_raw_table(conn, source)
     result = LoadResult(source.name, source.table)

@@ -35,9 +35,12 @@ def materialize_selection(select: str = "*", echo=print) -> bool:
     instance = _instance()
     from dagster_project.definitions import defs
 
-    selection = (
-        dg.AssetSelection.all(include_sources=False) if select.strip() in ("", "*") else select
-    )
+    if select.strip() in ("", "*"):
+        selection = dg.AssetSelection.all(include_sources=False)
+    else:
+        # Dagster's selection syntax (e.g. 'key:"measurement/mmm_channel_summary"+', 'group:mix_model');
+        # an asset produced together with others (dbt models, the MMM tables) pulls in its siblings
+        selection = dg.AssetSelection.from_string(select).required_multi_asset_neighbors()
     job = dg.define_asset_job("triangulate_cli_run", selection=selection)
     merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
     result = merged.get_job_def("triangulate_cli_run").execute_in_process(
@@ -45,6 +48,10 @@ def materialize_selection(select: str = "*", echo=print) -> bool:
     )
     if not result.success:
         for event in result.all_events:
+            evaluation = getattr(event.event_specific_data, "passed", None)
+            if event.event_type_value == "ASSET_CHECK_EVALUATION" and evaluation is False:
+                check = event.event_specific_data
+                echo(f"GATE FAILED {check.asset_key.to_user_string()} {check.check_name}: {check.description or ''}")
             if event.is_step_failure:
                 error = event.step_failure_data.error
                 message = error.message.strip() if error else "unknown error"

@@ -106,7 +106,11 @@ def decide_channel(
     mta_used = mta_roas * mta_calibration_factor if calibrated else mta_roas
     mta_name = "calibrated MTA ROAS" if calibrated else "MTA ROAS"
     floor = mta_share * target_roas
-    gap = causal / mta_roas if _finite(causal) and _finite(mta_roas) and mta_roas > 0 else float("nan")
+    gap = (
+        causal / mta_roas
+        if _finite(causal) and _finite(mta_roas) and mta_roas > 0
+        else float("nan")
+    )
     disagreement = roas_disagreement(mta_roas, mmm_roas)
     c, m, t = _fmt(causal), _fmt(mta_used), _fmt(target_roas)
 

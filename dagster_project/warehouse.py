@@ -63,20 +63,29 @@ def read_table(conn: duckdb.DuckDBPyConnection, qualified: str) -> pd.DataFrame:
     return conn.execute(f"select * from {qualified}").df()
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataFrame) -> int:
-    """Replace a table's contents with ``frame`` atomically; returns the row count."""
+def replace_tables(conn: duckdb.DuckDBPyConnection, tables: Mapping[str, pd.DataFrame]) -> dict[str, int]:
+    """Replace several tables' contents in one transaction (all or nothing); row counts."""
     ensure_schemas(conn)
-    conn.register("_incoming", frame)
+    counts: dict[str, int] = {}
+    conn.execute("begin transaction")
     try:
-        conn.execute("begin transaction")
-        conn.execute(f"create or replace table {qualified} as select * from _incoming")
+        for qualified, frame in tables.items():
+            conn.register("_incoming", frame)
+            try:
+                conn.execute(f"create or replace table {qualified} as select * from _incoming")
+            finally:
+                conn.unregister("_incoming")
+            counts[qualified] = len(frame)
         conn.execute("commit")
     except Exception:
         conn.execute("rollback")
         raise
-    finally:
-        conn.unregister("_incoming")
-    return len(frame)
+    return counts
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataFrame) -> int:
+    """Replace one table's contents atomically; returns the row count."""
+    return replace_tables(conn, {qualified: frame})[qualified]
 
 
 def publish_run(

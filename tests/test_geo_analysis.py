@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -12,9 +13,11 @@ from dagster_project.geo.analysis import (
     DIAGNOSTIC_COLUMNS,
     RESULT_COLUMNS,
     analyze_experiment,
+    analyze_registry,
     empty_results,
 )
 from dagster_project.geo.panel import to_wide
+from dagster_project.geo.registry import ExperimentSpec
 from dagster_project.geo.simulation import inject_lift, synthetic_geo_panel
 
 TREATED = ["G03", "G08", "G15", "G22", "G29", "G36"]
@@ -118,6 +121,8 @@ def test_six_versus_six_geos_still_gets_a_conformal_interval(history):
         "control_geos": controls, "start": START, "end": END, "metric": "net_revenue",
     }  # fmt: skip
     results = analyze_experiment(spec, panel, spend_change=20_000.0)
+    with pytest.warns(UserWarning, match="does not cover whole panel periods"):
+        analyze_experiment({**spec, "start": date(2025, 11, 5)}, panel, n_placebos=0)
     sc = results.set_index("method").loc["synthetic_control"]
     assert sc["n_test_periods"] == 4 and sc["period_days"] == 7
     assert sc["ci_low"] <= true_incremental / 24 <= sc["ci_high"]
@@ -140,5 +145,34 @@ def test_bad_inputs_name_what_is_wrong(history):
     dup = pd.concat([history.iloc[:5], history.iloc[:1]])
     with pytest.raises(ValueError, match=r"row 6: duplicate \(date, geo\)"):
         to_wide(dup)
+    with pytest.raises(ValueError, match="negative for a holdout"):
+        analyze_experiment(spec | {"treatment_geos": ["G01"]}, history, spend_change=1000.0)
     with pytest.raises(ValueError, match="outside the panel"):
         analyze_experiment({**spec, "treatment_geos": ["G01"], "end": date(2027, 1, 1)}, history)
+
+
+def test_every_registered_experiment_from_one_mart_table(history):
+    weekly = (
+        history.assign(week_start=pd.to_datetime(history["date"]).dt.to_period("W-SUN").dt.start_time)
+        .groupby(["week_start", "geo"], as_index=False)["value"].sum()
+        .rename(columns={"value": "net_revenue"})
+    )  # fmt: skip
+    weekly = weekly[weekly["week_start"] < pd.Timestamp("2025-12-29")]
+    lifted, _ = inject_lift(
+        weekly.rename(columns={"week_start": "date", "net_revenue": "value"}),
+        TREATED, START, END, -10.0,
+    )  # fmt: skip
+    mart = lifted.rename(columns={"date": "week_start", "value": "net_revenue"})
+    specs = [
+        ExperimentSpec(
+            "tv", "tv", "holdout", tuple(TREATED), None, START, END, "net_revenue", -9e4
+        ),
+        ExperimentSpec("pod", "podcast", "heavy_up", ("G01",), None, START, END, "net_revenue"),
+    ]
+    results = analyze_registry(specs, mart, spend_changes={"pod": 5e3})
+    assert list(results["experiment_id"]) == ["tv", "tv", "pod", "pod"]
+    assert list(results.loc[results["experiment_id"] == "pod", "spend_change"]) == [5e3, 5e3]
+    assert (results.loc[results["experiment_id"] == "tv", "iroas"] > 0).all()
+    assert analyze_registry([], mart).empty
+    with pytest.raises(ValueError, match="experiment tv: metric 'orders' is not a column"):
+        analyze_registry([replace(specs[0], metric="orders")], mart)

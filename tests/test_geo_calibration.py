@@ -20,7 +20,14 @@ def _daily_spend(per_geo_per_day: dict[str, float], during: dict[str, float]) ->
     for geo, base in per_geo_per_day.items():
         for day in days:
             in_test = pd.Timestamp(START) <= day <= pd.Timestamp(END)
-            rows.append({"date": day, "geo": geo, "channel": "tv", "spend": during[geo] if in_test else base})
+            rows.append(
+                {
+                    "date": day,
+                    "geo": geo,
+                    "channel": "tv",
+                    "spend": during[geo] if in_test else base,
+                }
+            )
             rows.append({"date": day, "geo": geo, "channel": "search", "spend": 999.0})
     return pd.DataFrame(rows)
 
@@ -37,7 +44,9 @@ def _result(**overrides) -> dict:
 
 
 def test_spend_change_of_a_holdout_is_negative_and_exact():
-    spend = _daily_spend({"G01": 200.0, "G02": 400.0, "G03": 50.0}, {"G01": 0.0, "G02": 0.0, "G03": 50.0})
+    spend = _daily_spend(
+        {"G01": 200.0, "G02": 400.0, "G03": 50.0}, {"G01": 0.0, "G02": 0.0, "G03": 50.0}
+    )
     change = window_change(spend, "spend", ["G01", "G02"], START, END, channel="tv")
     assert change.baseline_per_day == pytest.approx(600.0)
     assert change.window_total == 0.0
@@ -83,7 +92,9 @@ def test_pymc_marketing_accepts_the_rows():
 
     rng = np.random.default_rng(0)
     weeks = pd.date_range("2025-06-02", periods=30, freq="W-MON")
-    x = pd.DataFrame({"date": weeks, "tv": rng.uniform(3000, 5000, 30), "search": rng.uniform(100, 900, 30)})
+    x = pd.DataFrame(
+        {"date": weeks, "tv": rng.uniform(3000, 5000, 30), "search": rng.uniform(100, 900, 30)}
+    )
     y = pd.Series(50_000 + 2 * x["tv"] + rng.normal(0, 500, 30), name="revenue")
     mmm = MMM(
         date_column="date", channel_columns=["tv", "search"], target_column="revenue",

@@ -47,7 +47,17 @@ def test_analyze_prints_and_writes_the_results(panel_csv, tmp_path):
 def test_analyze_reports_bad_input_without_a_traceback(panel_csv):
     result = runner.invoke(
         geo_app,
-        ["analyze", "--panel", str(panel_csv), "--treated", "G02,ZZ", "--start", "2025-11-03", "--end", "2025-11-30"],
+        [
+            "analyze",
+            "--panel",
+            str(panel_csv),
+            "--treated",
+            "G02,ZZ",
+            "--start",
+            "2025-11-03",
+            "--end",
+            "2025-11-30",
+        ],
     )
     assert result.exit_code == 2
     assert "ZZ not in the panel" in result.output

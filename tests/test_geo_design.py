@@ -57,6 +57,9 @@ def test_market_selection_prefers_the_quiet_geos(weekly):
     assert clean["min_detectable_iroas"] == pytest.approx(clean["mde_revenue"] / 30_000.0)
     assert "Recommended: 4-week holdout in " + ", ".join(CLEAN) in plan.text
     assert set(plan.power["treatment_geos"]) == {", ".join(CLEAN), ", ".join(NOISY)}
+    # a design whose test fired on no-effect history never outranks one that did not
+    alarms = (ranking["false_positive_rate"] > 0.1).to_numpy()
+    assert list(alarms) == sorted(alarms)
 
 
 def test_random_candidates_are_distinct_and_respect_exclusions(weekly):

@@ -53,11 +53,20 @@ def test_registry_reads_every_file_sorted_by_start(tmp_path):
         (("kind: holdout", "kind: pulse"), "field 'kind' must be holdout or heavy_up"),
         (("start: 2026-03-02", "start: 2026-04-30"), "field 'end' .* is before 'start'"),
         (("start: 2026-03-02", "start: next monday"), "field 'start' must be a date"),
-        (("treatment_geos: [G01, G02]", "treatment_geos: []"), "field .treatment_geos. must be a non-empty list"),
+        (
+            ("treatment_geos: [G01, G02]", "treatment_geos: []"),
+            "field .treatment_geos. must be a non-empty list",
+        ),
         (("treatment_geos: [G01, G02]", "treatment_geos: [G01, G01]"), "lists geo.*twice: G01"),
-        (("metric: net_revenue", "metric: net_revenue\ncontrol_geos: [G02]"), "repeats treatment geo"),
+        (
+            ("metric: net_revenue", "metric: net_revenue\ncontrol_geos: [G02]"),
+            "repeats treatment geo",
+        ),
         (("channel: tv\n", ""), "missing required field.*channel"),
-        (("metric: net_revenue", "metric: net_revenue\ntreated_geos: [G03]"), "unknown field.*treated_geos"),
+        (
+            ("metric: net_revenue", "metric: net_revenue\ntreated_geos: [G03]"),
+            "unknown field.*treated_geos",
+        ),
         (("spend_change: -120000", "spend_change: lots"), "field 'spend_change' must be a number"),
     ],
 )
@@ -72,12 +81,14 @@ def test_errors_name_the_file_and_field(tmp_path, edit, message):
 def test_duplicate_ids_name_both_files(tmp_path):
     (tmp_path / "one.yaml").write_text(GOOD)
     (tmp_path / "two.yaml").write_text(GOOD)
-    with pytest.raises(ValueError, match=r"two.yaml: experiment id 'tv-holdout-1' is already used in .*one.yaml"):
+    with pytest.raises(
+        ValueError, match=r"two.yaml: experiment id 'tv-holdout-1' is already used in .*one.yaml"
+    ):
         load_experiment_registry(tmp_path)
 
 
 def test_broken_yaml_is_named(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("id: [unclosed\n")
-    with pytest.raises(ValueError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(ValueError, match=r"broken\.yaml: not valid YAML"):
         parse_experiment_file(path)

@@ -24,8 +24,20 @@ def reference_config(**overrides):
         "channels": ["x1", "x2"],
         "controls": ["event_1", "event_2"],
         "data": {"date_column": "date_week", "target_column": "y"},
-        "model": {"adstock": "geometric", "l_max": 8, "saturation": "logistic", "yearly_seasonality": 2, "trend": True},
-        "sampler": {"chains": 2, "draws": 500, "tune": 500, "seed": 11, "prior_predictive_draws": 200},
+        "model": {
+            "adstock": "geometric",
+            "l_max": 8,
+            "saturation": "logistic",
+            "yearly_seasonality": 2,
+            "trend": True,
+        },
+        "sampler": {
+            "chains": 2,
+            "draws": 500,
+            "tune": 500,
+            "seed": 11,
+            "prior_predictive_draws": 200,
+        },
         "gate": {"r_hat_max": 1.05, "ess_bulk_min": 100, "holdout_weeks": 0},
     }
     for key, value in overrides.items():
@@ -75,7 +87,9 @@ def test_missing_channel_is_named(reference_frame):
     from dagster_project.mmm.model import prepare_weekly
 
     config = reference_config(channels=["x1", "x2", "tv"])
-    with pytest.raises(ConfigError, match=r"channel 'tv' is missing: expected a column 'spend_tv' or 'tv'"):
+    with pytest.raises(
+        ConfigError, match=r"channel 'tv' is missing: expected a column 'spend_tv' or 'tv'"
+    ):
         prepare_weekly(reference_frame, config, source="ref.csv")
 
 
@@ -98,8 +112,18 @@ def test_spend_columns_and_geo_sum():
 
     weeks = pd.date_range("2024-01-01", periods=30, freq="W-MON")
     frame = pd.concat(
-        [pd.DataFrame({"week_start": weeks, "geo": g, "net_revenue": 100.0 + i, "spend_tv": 1.0 + i, "control_price": 2.0 * (i + 1)})
-         for i, g in enumerate(["A", "B"])]
+        [
+            pd.DataFrame(
+                {
+                    "week_start": weeks,
+                    "geo": g,
+                    "net_revenue": 100.0 + i,
+                    "spend_tv": 1.0 + i,
+                    "control_price": 2.0 * (i + 1),
+                }
+            )
+            for i, g in enumerate(["A", "B"])
+        ]
     )
     data = prepare_weekly(frame, load_config(channels=["tv"], controls=["price"]))
     assert len(data.frame) == 30
@@ -113,8 +137,14 @@ def test_spend_columns_and_geo_sum():
 def test_spend_share_prior_formula():
     from dagster_project.mmm.model import WeeklyData, spend_share_beta_sigma
 
-    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=4, freq="W-MON"),
-                          "a": [3.0, 3, 3, 3], "b": [1.0, 1, 1, 1], "y": [2.0, 4, 4, 6]})
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=4, freq="W-MON"),
+            "a": [3.0, 3, 3, 3],
+            "b": [1.0, 1, 1, 1],
+            "y": [2.0, 4, 4, 6],
+        }
+    )
     data = WeeklyData(frame, ("a", "b"), (), {}, geo=False)
     sigma = spend_share_beta_sigma(data, total_sigma=2.0)
     r = 4.0 / 6.0  # mean(y) / max(y)
@@ -133,7 +163,9 @@ def test_lift_tests_hook_adds_likelihood(reference_frame):
 
     config = reference_config()
     data = prepare_weekly(reference_frame, config)
-    lift = pd.DataFrame({"channel": ["x1"], "x": [0.3], "delta_x": [0.1], "delta_y": [400.0], "sigma": [50.0]})
+    lift = pd.DataFrame(
+        {"channel": ["x1"], "x": [0.3], "delta_x": [0.1], "delta_y": [400.0], "sigma": [50.0]}
+    )
     mmm = build_mmm(config, data, lift_tests=lift)
     assert "lift_measurements" in mmm.model.named_vars
     with pytest.raises(ConfigError, match=r"unknown channel\(s\) \['radio'\]"):
@@ -152,7 +184,11 @@ def test_reference_roas_inside_hdi(reference_fit, reference_frame):
     for channel in ("x1", "x2"):
         true_roas = truth[f"{channel}_contribution"].sum() / reference_frame[channel].sum()
         row = summary.loc[channel]
-        assert row["roas_hdi_low"] <= true_roas <= row["roas_hdi_high"], (channel, true_roas, row.to_dict())
+        assert row["roas_hdi_low"] <= true_roas <= row["roas_hdi_high"], (
+            channel,
+            true_roas,
+            row.to_dict(),
+        )
         assert row["spend"] == pytest.approx(reference_frame[channel].sum())
         # diminishing returns: the marginal ROAS is below the average ROAS
         assert 0 < row["mroas"] < row["roas"]
@@ -164,7 +200,13 @@ def test_weekly_contributions_add_up(reference_fit):
 
     weekly = weekly_contributions(reference_fit, "ref")
     assert list(weekly.columns) == WEEKLY_CONTRIBUTION_COLUMNS
-    assert set(weekly["component_kind"]) == {"channel", "control", "baseline", "trend", "seasonality"}
+    assert set(weekly["component_kind"]) == {
+        "channel",
+        "control",
+        "baseline",
+        "trend",
+        "seasonality",
+    }
     total = weekly.groupby("week_start")["contribution"].sum().to_numpy()
     np.testing.assert_allclose(total, fitted_national_revenue(reference_fit).to_numpy(), rtol=1e-6)
 

@@ -25,20 +25,69 @@ def test_cli_fit_writes_every_table(tmp_path):
         "gate: {r_hat_max: 1.05, ess_bulk_min: 100, holdout_weeks: 13, mape_holdout_max: 0.25}\n"
     )
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, [
-        "mmm", "fit", "--weekly", str(REFERENCE / "mmm_example.csv"), "--date-column", "date_week",
-        "--target-column", "y", "--channels", "x1,x2", "--controls", "event_1,event_2",
-        "--config", str(config), "--out", str(out), "--run-id", "cli-run",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "mmm",
+            "fit",
+            "--weekly",
+            str(REFERENCE / "mmm_example.csv"),
+            "--date-column",
+            "date_week",
+            "--target-column",
+            "y",
+            "--channels",
+            "x1,x2",
+            "--controls",
+            "event_1,event_2",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--run-id",
+            "cli-run",
+        ],
+    )
     assert result.exit_code == 0, result.output
     expected = {
-        "mmm_channel_summary": ["run_id", "channel", "spend", "contribution", "contribution_hdi_low",
-                                "contribution_hdi_high", "roas", "roas_hdi_low", "roas_hdi_high", "mroas"],
+        "mmm_channel_summary": [
+            "run_id",
+            "channel",
+            "spend",
+            "contribution",
+            "contribution_hdi_low",
+            "contribution_hdi_high",
+            "roas",
+            "roas_hdi_low",
+            "roas_hdi_high",
+            "mroas",
+        ],
         "mmm_weekly_contributions": ["run_id", "week_start", "component", "contribution"],
-        "mmm_response_curves": ["run_id", "channel", "spend", "response", "response_hdi_low", "response_hdi_high"],
-        "mmm_diagnostics": ["run_id", "fitted_at", "r_hat_max", "ess_bulk_min", "divergences",
-                            "mape_in_sample", "mape_holdout", "published"],
-        "budget_plan": ["run_id", "channel", "current_spend", "recommended_spend", "expected_contribution_change"],
+        "mmm_response_curves": [
+            "run_id",
+            "channel",
+            "spend",
+            "response",
+            "response_hdi_low",
+            "response_hdi_high",
+        ],
+        "mmm_diagnostics": [
+            "run_id",
+            "fitted_at",
+            "r_hat_max",
+            "ess_bulk_min",
+            "divergences",
+            "mape_in_sample",
+            "mape_holdout",
+            "published",
+        ],
+        "budget_plan": [
+            "run_id",
+            "channel",
+            "current_spend",
+            "recommended_spend",
+            "expected_contribution_change",
+        ],
     }
     for table, columns in expected.items():
         frame = pd.read_csv(out / f"{table}.csv")
@@ -74,7 +123,9 @@ def test_geo_hierarchical_model_recovers_national_roas():
     for channel, truth in true_roas.items():
         row = summary.loc[channel]
         assert row["roas_hdi_low"] <= truth <= row["roas_hdi_high"], (channel, truth, row.to_dict())
-    assert summary["spend"].sum() == pytest.approx(weekly[["spend_ch1", "spend_ch2"]].to_numpy().sum())
+    assert summary["spend"].sum() == pytest.approx(
+        weekly[["spend_ch1", "spend_ch2"]].to_numpy().sum()
+    )
     assert len(response_curves(fitted, "geo")) == 2 * 41
     plan = budget_plan(fitted, "geo")
     assert plan["recommended_spend"].sum() == pytest.approx(plan["current_spend"].sum(), rel=1e-4)

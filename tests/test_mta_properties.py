@@ -30,7 +30,7 @@ path_rows = st.lists(
     max_size=12,
 ).filter(lambda rows: any(conversions > 0 for _, conversions, _, _ in rows))
 
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def to_paths(rows, rename=lambda c: c) -> pd.DataFrame:

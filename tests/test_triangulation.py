@@ -42,9 +42,17 @@ def test_test_when_mta_and_mmm_disagree_by_more_than_the_factor():
     assert row["decision"] == "test"
     assert "disagree by 4.00x" in row["reason"]
     # the same numbers with a more tolerant user factor: hold
-    assert decide_channel(
-        "tv", mta_roas=4.0, mmm_roas=1.0, mmm_mroas=1.5, target_roas=2.0, disagreement_factor=5.0
-    )["decision"] == "hold"
+    assert (
+        decide_channel(
+            "tv",
+            mta_roas=4.0,
+            mmm_roas=1.0,
+            mmm_mroas=1.5,
+            target_roas=2.0,
+            disagreement_factor=5.0,
+        )["decision"]
+        == "hold"
+    )
 
 
 def test_shift_budget_away_when_both_below_target():
@@ -87,12 +95,17 @@ def test_missing_evidence_holds():
 
 def test_triangulate_table_columns_and_validation():
     inputs = pd.DataFrame(
-        {"channel": ["tv", "search"], "mta_roas": [0.5, 3.0], "mmm_roas": [3.0, 2.5], "mmm_mroas": [2.5, 1.8]}
+        {
+            "channel": ["tv", "search"],
+            "mta_roas": [0.5, 3.0],
+            "mmm_roas": [3.0, 2.5],
+            "mmm_mroas": [2.5, 1.8],
+        }
     )
     table = triangulate(inputs, target_roas=2.0)
     assert list(table.columns[: len(TRIANGULATION_COLUMNS)]) == list(TRIANGULATION_COLUMNS)
     assert list(table["decision"]) == ["test", "hold"]
-    with pytest.raises(ValueError, match="missing column.*mmm_mroas"):
+    with pytest.raises(ValueError, match=r"missing column.*mmm_mroas"):
         triangulate(inputs.drop(columns="mmm_mroas"))
     with pytest.raises(ValueError, match="target_roas must be positive"):
         triangulate(inputs, target_roas=0)
@@ -125,7 +138,12 @@ def test_inputs_from_warehouse_tables():
         }
     )
     results = pd.DataFrame(
-        {"channel": ["tv", "tv"], "method": ["synthetic_control"] * 2, "iroas": [5.0, 2.5], "end": ["2025-01-01", "2026-02-01"]}
+        {
+            "channel": ["tv", "tv"],
+            "method": ["synthetic_control"] * 2,
+            "iroas": [5.0, 2.5],
+            "end": ["2025-01-01", "2026-02-01"],
+        }
     )
     with pytest.raises(ValueError, match="several models"):
         triangulation_inputs(credit, spend, summary, results)

@@ -30,7 +30,15 @@ def dbt_project() -> DbtProject:
 
 
 class TriangulateTranslator(DagsterDbtTranslator):
-    """Every dbt model lands in group ``transform``."""
+    """dbt models and seeds are keyed ``[schema, name]`` (``marts/fct_orders``), like the
+    warehouse tables they build, and land in group ``transform``; sources keep the asset
+    keys their ``meta.dagster.asset_key`` names (the ingest assets)."""
+
+    def get_asset_key(self, dbt_resource_props) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
+            return dg.AssetKey([schema, dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props) -> str | None:
         return (

@@ -36,6 +36,7 @@ do not hold and they under-cover):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -44,7 +45,7 @@ from math import comb
 import numpy as np
 import pandas as pd
 
-from dagster_project.geo.panel import WidePanel, to_wide
+from dagster_project.geo.panel import PANEL_COLUMNS, WidePanel, to_wide
 from dagster_project.geo.registry import ExperimentSpec
 from dagster_project.geo.synthetic_control import (
     METHODS,
@@ -156,7 +157,9 @@ def placebo_in_space(
     if comb(n_donors, group_size) <= n_placebos:
         groups = [np.array(g) for g in combinations(range(n_donors), group_size)]
     else:
-        groups = [np.sort(rng.choice(n_donors, group_size, replace=False)) for _ in range(n_placebos)]
+        groups = [
+            np.sort(rng.choice(n_donors, group_size, replace=False)) for _ in range(n_placebos)
+        ]
     pool = values[:, donors]
     pre_mean = pool[:n_pre].mean(axis=0)
     demeaned = pool - pre_mean
@@ -233,8 +236,23 @@ def analyze_experiment(
         donors = wide.geo_index(spec.control_geos, what=f"experiment {spec.id} control_geos")
     if len(donors) < 2:
         raise ValueError(f"experiment {spec.id}: need at least 2 control geos, got {len(donors)}")
+    if spend_change and (spend_change > 0) != (spec.kind == "heavy_up"):
+        raise ValueError(
+            f"experiment {spec.id}: spend_change {spend_change:+,.2f} does not fit kind "
+            f"{spec.kind!r}; spend_change is test spend minus business-as-usual spend, "
+            "negative for a holdout and positive for a heavy-up"
+        )
     first, last = wide.window(spec.start, spec.end)
     n_pre, n_test = first, last - first + 1
+    period_end = wide.dates[last] + np.timedelta64(wide.period_days - 1, "D")
+    if wide.dates[first] != np.datetime64(spec.start, "D") or period_end != np.datetime64(
+        spec.end, "D"
+    ):
+        warnings.warn(
+            f"experiment {spec.id}: the test {spec.start} .. {spec.end} does not cover whole "
+            f"panel periods; analysing {wide.dates[first]} .. {period_end}, which dilutes the lift",
+            stacklevel=2,
+        )
     values = wide.values[: last + 1]
     y1 = values[:, treated].mean(axis=1)
     y0 = values[:, donors]
@@ -335,3 +353,32 @@ def format_results(results: pd.DataFrame) -> str:
         )
         lines.append(f"    interval: {row.interval_method}")
     return "\n".join(lines)
+
+
+def analyze_registry(
+    specs: Sequence[ExperimentSpec],
+    metrics: pd.DataFrame,
+    *,
+    date_column: str = "week_start",
+    spend_changes: Mapping[str, float] | None = None,
+    alpha: float = 0.1,
+) -> pd.DataFrame:
+    """``geo_experiment_results`` for every registered experiment, from one mart table.
+
+    ``metrics`` is long by geo with one column per metric, e.g.
+    ``marts.fct_weekly_revenue`` (``week_start, geo, net_revenue, ...``); each spec's
+    ``metric`` names its column. ``spend_changes`` (experiment id -> total spend change)
+    overrides the registry's ``spend_change``. An experiment that cannot be analysed
+    raises an error that names it.
+    """
+    frames = []
+    for spec in specs:
+        if spec.metric not in metrics.columns:
+            raise ValueError(
+                f"experiment {spec.id}: metric {spec.metric!r} is not a column of the metrics "
+                f"table (columns: {', '.join(map(str, metrics.columns))})"
+            )
+        panel = metrics[[date_column, "geo", spec.metric]].set_axis(list(PANEL_COLUMNS), axis=1)
+        change = (spend_changes or {}).get(spec.id, spec.spend_change)
+        frames.append(analyze_experiment(spec, panel, change, alpha=alpha))
+    return pd.concat(frames, ignore_index=True) if frames else empty_results()

@@ -180,4 +180,3 @@ def mta_calibration_factor(causal_incremental: float, mta_credited: float) -> fl
         return float("nan")
     factor = causal_incremental / mta_credited
     return float(factor) if factor >= 0 else float("nan")
-

@@ -23,12 +23,16 @@ def _floats(text: str, option: str) -> list[float]:
     try:
         return [float(part) for part in _split(text)]
     except ValueError:
-        raise typer.BadParameter(f"expected comma-separated numbers, got {text!r}", param_hint=option) from None
+        raise typer.BadParameter(
+            f"expected comma-separated numbers, got {text!r}", param_hint=option
+        ) from None
 
 
 @geo_app.command()
 def analyze(
-    panel: Path = typer.Option(..., "--panel", help="Long panel CSV with columns date, geo, value."),
+    panel: Path = typer.Option(
+        ..., "--panel", help="Long panel CSV with columns date, geo, value."
+    ),
     treated: str = typer.Option(..., "--treated", help="Treatment geos, comma-separated."),
     start: str = typer.Option(..., "--start", help="First day of the test (YYYY-MM-DD)."),
     end: str = typer.Option(..., "--end", help="Last day of the test (YYYY-MM-DD, inclusive)."),
@@ -41,7 +45,9 @@ def analyze(
         None, "--control", help="Control geos, comma-separated (default: every other geo)."
     ),
     experiment_id: str = typer.Option("cli", "--experiment-id", help="Id written to the results."),
-    channel: str = typer.Option("unknown", "--channel", help="Channel tested, written to the results."),
+    channel: str = typer.Option(
+        "unknown", "--channel", help="Channel tested, written to the results."
+    ),
     metric: str = typer.Option("value", "--metric", help="Name of the panel's metric."),
     alpha: float = typer.Option(0.1, "--alpha", help="1 - interval level (0.1 = 90% intervals)."),
     out: Path | None = typer.Option(None, "--out", help="Write the result rows to this CSV."),
@@ -74,23 +80,33 @@ def analyze(
 
 @geo_app.command()
 def design(
-    panel: Path = typer.Option(..., "--panel", help="Long panel CSV with columns date, geo, value."),
+    panel: Path = typer.Option(
+        ..., "--panel", help="Long panel CSV with columns date, geo, value."
+    ),
     n_treated: int = typer.Option(6, "--n-treated", help="Treatment geos per candidate group."),
     weeks: str = typer.Option("4", "--weeks", help="Test lengths in weeks, comma-separated."),
     effects: str = typer.Option(
         "0,1,2,3,5,7.5,10,15", "--effects", help="Effect sizes to simulate, % of the metric."
     ),
     spend_change: float | None = typer.Option(
-        None, "--spend-change", help="Planned total spend difference (to report the smallest detectable iROAS)."
+        None,
+        "--spend-change",
+        help="Planned total spend difference (to report the smallest detectable iROAS).",
     ),
     kind: str = typer.Option("holdout", "--kind", help="holdout or heavy_up."),
     treated: str | None = typer.Option(
-        None, "--treated", help="Evaluate this group only (comma-separated) instead of random candidates."
+        None,
+        "--treated",
+        help="Evaluate this group only (comma-separated) instead of random candidates.",
     ),
     candidates: int = typer.Option(20, "--candidates", help="Random candidate groups to rank."),
-    exclude: str | None = typer.Option(None, "--exclude", help="Geos never to treat, comma-separated."),
+    exclude: str | None = typer.Option(
+        None, "--exclude", help="Geos never to treat, comma-separated."
+    ),
     alpha: float = typer.Option(0.1, "--alpha", help="Test level."),
-    power: float = typer.Option(0.8, "--power", help="Power target for the minimum detectable effect."),
+    power: float = typer.Option(
+        0.8, "--power", help="Power target for the minimum detectable effect."
+    ),
     windows: int = typer.Option(8, "--windows", help="Past windows simulated per design."),
     seed: int = typer.Option(0, "--seed", help="Seed for candidate groups."),
     out: Path | None = typer.Option(None, "--out", help="Write the ranking to this CSV."),

@@ -162,7 +162,11 @@ def design_experiment(
     n_windows: int = 8,
     seed: int = 0,
 ) -> DesignPlan:
-    """Rank candidate treatment groups and test lengths by MDE, then by pre-period fit.
+    """Rank candidate treatment groups and test lengths: reliable first, then by MDE.
+
+    Designs whose test fired more often than ``alpha`` on the injected-zero history (the
+    effect-0 row, when simulated) rank after the others, because a small MDE from an
+    over-eager test is not a real one; then smaller MDE, shorter test, better fit.
 
     Per candidate group and test length: power curve (:func:`simulate_power`), MDE in %
     and in metric units over the test (``MDE% x the group's recent level x test
@@ -170,8 +174,10 @@ def design_experiment(
     control's fit on the whole history (RMSE as % of the group's mean, R²), and the
     group's share of total metric (a large share makes a holdout expensive).
     """
-    groups = [tuple(g) for g in candidates] if candidates else candidate_groups(
-        wide, n_treated, n_candidates, exclude=exclude, seed=seed
+    groups = (
+        [tuple(g) for g in candidates]
+        if candidates
+        else candidate_groups(wide, n_treated, n_candidates, exclude=exclude, seed=seed)
     )
     total = wide.values.sum()
     gram_cache: dict[int, np.ndarray] = {}
@@ -214,9 +220,10 @@ def design_experiment(
             )  # fmt: skip
     ranking = pd.DataFrame(rows)
     ranking["_mde_sort"] = ranking["mde_pct"].fillna(np.inf)
+    ranking["_false_alarms"] = ranking["false_positive_rate"].fillna(0) > alpha
     ranking = (
-        ranking.sort_values(["_mde_sort", "weeks", "pre_rmse_pct"])
-        .drop(columns="_mde_sort")
+        ranking.sort_values(["_false_alarms", "_mde_sort", "weeks", "pre_rmse_pct"])
+        .drop(columns=["_mde_sort", "_false_alarms"])
         .reset_index(drop=True)
     )
     ranking.insert(0, "rank", np.arange(1, len(ranking) + 1))
@@ -247,14 +254,20 @@ def _plan_text(
     ]
     for row in ranking.head(10).itertuples(index=False):
         mde = f"{row.mde_pct:6.1f}" if np.isfinite(row.mde_pct) else "   n/a"
-        iroas = f"{row.min_detectable_iroas:9.2f}" if np.isfinite(row.min_detectable_iroas) else "      n/a"
+        iroas = (
+            f"{row.min_detectable_iroas:9.2f}"
+            if np.isfinite(row.min_detectable_iroas)
+            else "      n/a"
+        )
         lines.append(
             f"{row.rank:>4}  {row.weeks:>5g}  {mde}  {row.mde_revenue:12,.0f}  {iroas}  "
             f"{row.pre_rmse_pct:10.2f}  {row.pre_r2:5.2f}  {row.share_of_total_pct:7.1f}  "
             f"{row.treatment_geos}"
         )
     best = ranking.iloc[0]
-    curve = power[(power["treatment_geos"] == best["treatment_geos"]) & (power["weeks"] == best["weeks"])]
+    curve = power[
+        (power["treatment_geos"] == best["treatment_geos"]) & (power["weeks"] == best["weeks"])
+    ]
     lines += [
         "",
         f"Recommended: {best['weeks']:g}-week {kind} in {best['treatment_geos']}.",

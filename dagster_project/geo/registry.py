@@ -136,7 +136,9 @@ def parse_experiment_file(path: str | Path) -> list[ExperimentSpec]:
         raise ValueError(f"{path}: empty file; expected an experiment mapping")
     items = raw if isinstance(raw, list) else [raw]
     return [
-        ExperimentSpec.from_dict(item, source=f"{path}" + (f" item {i + 1}" if len(items) > 1 else ""))
+        ExperimentSpec.from_dict(
+            item, source=f"{path}" + (f" item {i + 1}" if len(items) > 1 else "")
+        )
         for i, item in enumerate(items)
     ]
 

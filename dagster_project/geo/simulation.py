@@ -84,9 +84,7 @@ def inject_lift(
     out = panel.copy()
     dates = pd.to_datetime(out["date"])
     mask = (
-        out["geo"].isin(list(geos))
-        & (dates >= pd.Timestamp(start))
-        & (dates <= pd.Timestamp(end))
+        out["geo"].isin(list(geos)) & (dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))
     ).to_numpy()
     if not mask.any():
         raise ValueError(f"no panel rows for geos {list(geos)} between {start} and {end}")

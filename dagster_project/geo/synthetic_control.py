@@ -108,7 +108,9 @@ class Counterfactual:
     scaled_l2_imbalance: float  # ||x1 - X0 w|| / ||x1 - X0 (1/J)||, augsynth's figure
 
 
-def fit_counterfactual(y1: np.ndarray, y0: np.ndarray, n_fit: int, method: Method) -> Counterfactual:
+def fit_counterfactual(
+    y1: np.ndarray, y0: np.ndarray, n_fit: int, method: Method
+) -> Counterfactual:
     """Fit on periods ``[0, n_fit)`` and predict all periods of ``y0`` (see module docstring)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")

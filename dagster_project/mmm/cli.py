@@ -18,14 +18,32 @@ def _names(text: str | None) -> list[str]:
 
 @mmm_app.command()
 def fit(
-    weekly: Path = typer.Option(..., "--weekly", exists=True, dir_okay=False, help="Wide weekly CSV: one row per week."),
+    weekly: Path = typer.Option(
+        ..., "--weekly", exists=True, dir_okay=False, help="Wide weekly CSV: one row per week."
+    ),
     date_column: str = typer.Option(..., "--date-column", help="Week start column."),
-    target_column: str = typer.Option(..., "--target-column", help="Revenue (or other target) column, money."),
-    channels: str = typer.Option(..., "--channels", help="Comma-separated spend columns (or channel names with spend_<name> columns)."),
+    target_column: str = typer.Option(
+        ..., "--target-column", help="Revenue (or other target) column, money."
+    ),
+    channels: str = typer.Option(
+        ...,
+        "--channels",
+        help="Comma-separated spend columns (or channel names with spend_<name> columns).",
+    ),
     controls: str = typer.Option("", "--controls", help="Comma-separated control columns."),
-    config: Path | None = typer.Option(None, "--config", exists=True, dir_okay=False, help="MMM YAML config (default: the project's mmm.yaml)."),
-    out: Path = typer.Option(Path("mmm_out"), "--out", help="Directory for the output CSV files and the saved model."),
-    run_id: str | None = typer.Option(None, "--run-id", help="Run id (default: mmm-<UTC timestamp>)."),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        exists=True,
+        dir_okay=False,
+        help="MMM YAML config (default: the project's mmm.yaml).",
+    ),
+    out: Path = typer.Option(
+        Path("mmm_out"), "--out", help="Directory for the output CSV files and the saved model."
+    ),
+    run_id: str | None = typer.Option(
+        None, "--run-id", help="Run id (default: mmm-<UTC timestamp>)."
+    ),
     no_budget: bool = typer.Option(False, "--no-budget", help="Skip the budget optimizer."),
 ) -> None:
     """Fit an MMM on any wide weekly table; write the output tables as CSV under --out."""
@@ -36,7 +54,9 @@ def fit(
     from dagster_project.mmm.config import ConfigError, load_config
     from dagster_project.mmm.run import run_mmm
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         cfg = load_config(
             config,
@@ -47,12 +67,14 @@ def fit(
         )
         frame = pd.read_csv(weekly)
         run_id = run_id or "mmm-" + pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
-        run = run_mmm(frame, cfg, run_id, artifacts_dir=out, budget=not no_budget, source=str(weekly))
+        run = run_mmm(
+            frame, cfg, run_id, artifacts_dir=out, budget=not no_budget, source=str(weekly)
+        )
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     out.mkdir(parents=True, exist_ok=True)
-    run.diagnostics.assign(published=run.gate.passed).to_csv(out / "mmm_diagnostics.csv", index=False)
+    run.diagnostics.to_csv(out / "mmm_diagnostics.csv", index=False)
     if run.fitted.prior_predictive is not None:
         run.fitted.prior_predictive.to_csv(out / "prior_predictive.csv", index=False)
     typer.echo(run.gate.describe())
@@ -62,6 +84,8 @@ def fit(
     for qualified, table in run.tables.items():
         table.to_csv(out / f"{qualified.split('.', 1)[1]}.csv", index=False)
     summary = run.tables["measurement.mmm_channel_summary"]
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:,.2f}".format):
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:,.2f}".format
+    ):
         typer.echo(summary.drop(columns=["run_id"]).to_string(index=False))
     typer.echo(f"wrote {len(run.tables)} tables to {out}; model saved in {run.model_dir}")

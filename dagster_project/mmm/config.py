@@ -56,7 +56,7 @@ class PriorConfig:
 class SamplerConfig:
     chains: int = 4
     draws: int = 1000
-    tune: int = 1000
+    tune: int = 500
     seed: int = 42
     target_accept: float = 0.9
     nuts_sampler: str = "nutpie"
@@ -190,7 +190,9 @@ def _section(cls: type, raw: Any, where: str) -> Any:
         else:
             ok = isinstance(value, dict)
         if not ok:
-            raise ConfigError(f"{where}.{key}: expected {getattr(expected, '__name__', expected)}, got {value!r}")
+            raise ConfigError(
+                f"{where}.{key}: expected {getattr(expected, '__name__', expected)}, got {value!r}"
+            )
         values[key] = value
     return cls(**values)
 
@@ -201,23 +203,66 @@ def _check_values(config: MMMConfig, source: str) -> None:
             raise ConfigError(f"{source}: {key}: {message}")
 
     m, s, g, b = config.model, config.sampler, config.gate, config.budget
-    need(m.hierarchy in HIERARCHIES, "model.hierarchy", f"expected one of {HIERARCHIES}, got {m.hierarchy!r}")
-    need(m.adstock in ADSTOCK_KINDS, "model.adstock", f"expected one of {ADSTOCK_KINDS}, got {m.adstock!r}")
-    need(m.saturation in SATURATION_KINDS, "model.saturation", f"expected one of {SATURATION_KINDS}, got {m.saturation!r}")
+    need(
+        m.hierarchy in HIERARCHIES,
+        "model.hierarchy",
+        f"expected one of {HIERARCHIES}, got {m.hierarchy!r}",
+    )
+    need(
+        m.adstock in ADSTOCK_KINDS,
+        "model.adstock",
+        f"expected one of {ADSTOCK_KINDS}, got {m.adstock!r}",
+    )
+    need(
+        m.saturation in SATURATION_KINDS,
+        "model.saturation",
+        f"expected one of {SATURATION_KINDS}, got {m.saturation!r}",
+    )
     need(m.l_max >= 1, "model.l_max", f"must be >= 1 week, got {m.l_max}")
-    need(m.yearly_seasonality >= 0, "model.yearly_seasonality", f"must be >= 0, got {m.yearly_seasonality}")
-    need(m.trend_changepoints >= 1, "model.trend_changepoints", f"must be >= 1, got {m.trend_changepoints}")
+    need(
+        m.yearly_seasonality >= 0,
+        "model.yearly_seasonality",
+        f"must be >= 0, got {m.yearly_seasonality}",
+    )
+    need(
+        m.trend_changepoints >= 1,
+        "model.trend_changepoints",
+        f"must be >= 1, got {m.trend_changepoints}",
+    )
     need(config.priors.media_beta_sigma_total > 0, "priors.media_beta_sigma_total", "must be > 0")
-    need(s.chains >= 1 and s.draws >= 1 and s.tune >= 0, "sampler", "chains and draws must be >= 1, tune >= 0")
-    need(0 < s.target_accept < 1, "sampler.target_accept", f"must be in (0, 1), got {s.target_accept}")
-    need(s.nuts_sampler in ("nutpie", "pymc", "numpyro", "blackjax"), "sampler.nuts_sampler", f"unknown sampler {s.nuts_sampler!r}")
+    need(
+        s.chains >= 1 and s.draws >= 1 and s.tune >= 0,
+        "sampler",
+        "chains and draws must be >= 1, tune >= 0",
+    )
+    need(
+        0 < s.target_accept < 1,
+        "sampler.target_accept",
+        f"must be in (0, 1), got {s.target_accept}",
+    )
+    need(
+        s.nuts_sampler in ("nutpie", "pymc", "numpyro", "blackjax"),
+        "sampler.nuts_sampler",
+        f"unknown sampler {s.nuts_sampler!r}",
+    )
     need(g.r_hat_max >= 1, "gate.r_hat_max", f"must be >= 1, got {g.r_hat_max}")
     need(g.holdout_weeks >= 0, "gate.holdout_weeks", f"must be >= 0, got {g.holdout_weeks}")
-    need(b.horizon_weeks >= 1 and b.lookback_weeks >= 1, "budget", "horizon_weeks and lookback_weeks must be >= 1")
-    need(0 <= b.bound_fraction < 1, "budget.bound_fraction", f"must be in [0, 1), got {b.bound_fraction}")
+    need(
+        b.horizon_weeks >= 1 and b.lookback_weeks >= 1,
+        "budget",
+        "horizon_weeks and lookback_weeks must be >= 1",
+    )
+    need(
+        0 <= b.bound_fraction < 1,
+        "budget.bound_fraction",
+        f"must be in [0, 1), got {b.bound_fraction}",
+    )
     for name, prior in config.priors.overrides.items():
-        need(isinstance(prior, dict) and "dist" in prior, f"priors.overrides.{name}",
-             "expected a pymc_extras Prior dict like {dist: Normal, kwargs: {mu: 0, sigma: 1}}")
+        need(
+            isinstance(prior, dict) and "dist" in prior,
+            f"priors.overrides.{name}",
+            "expected a pymc_extras Prior dict like {dist: Normal, kwargs: {mu: 0, sigma: 1}}",
+        )
 
 
 def spend_column(channel: str, columns: list[str]) -> str | None:
@@ -236,7 +281,9 @@ def control_column(control: str, columns: list[str]) -> str | None:
     return None
 
 
-def check_columns(config: MMMConfig, columns: list[str], source: str = "weekly data") -> dict[str, str]:
+def check_columns(
+    config: MMMConfig, columns: list[str], source: str = "weekly data"
+) -> dict[str, str]:
     """Map every channel, control, date, target (and geo) to its column; raise if one is missing.
 
     Returns ``{model name: column name}``. The error names the missing channel or control,

@@ -114,7 +114,9 @@ def mape_in_sample(fitted: FittedMMM) -> float:
     return mape(observed.to_numpy(), predicted.to_numpy())
 
 
-def mape_holdout(config: MMMConfig, data: WeeklyData, lift_tests: pd.DataFrame | None = None) -> float | None:
+def mape_holdout(
+    config: MMMConfig, data: WeeklyData, lift_tests: pd.DataFrame | None = None
+) -> float | None:
     """Refit on all but the last ``holdout_weeks`` weeks, predict them, return their MAPE.
 
     ``None`` when ``holdout_weeks`` is 0. See the module docstring for the method.
@@ -124,8 +126,12 @@ def mape_holdout(config: MMMConfig, data: WeeklyData, lift_tests: pd.DataFrame |
         return None
     n_weeks = len(data.weeks)
     if n_weeks - n < 2 * config.model.l_max + 10:
-        raise ValueError(f"holdout of {n} weeks leaves too few of {n_weeks} weeks to fit; lower gate.holdout_weeks")
-    log.info("holdout check: refitting on the first %d weeks, predicting the last %d", n_weeks - n, n)
+        raise ValueError(
+            f"holdout of {n} weeks leaves too few of {n_weeks} weeks to fit; lower gate.holdout_weeks"
+        )
+    log.info(
+        "holdout check: refitting on the first %d weeks, predicting the last %d", n_weeks - n, n
+    )
     train, test = data.head_weeks(n_weeks - n), data.tail_weeks(n)
     fitted = fit_mmm(config, train, lift_tests, prior_predictive=False)
     mmm = fitted.mmm

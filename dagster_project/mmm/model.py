@@ -96,7 +96,9 @@ class WeeklyData:
         )
 
 
-def prepare_weekly(weekly: pd.DataFrame, config: MMMConfig, source: str = "weekly data") -> WeeklyData:
+def prepare_weekly(
+    weekly: pd.DataFrame, config: MMMConfig, source: str = "weekly data"
+) -> WeeklyData:
     """Validate a wide weekly table and put it in the model's layout.
 
     National model: rows of several geos per week are summed (target and spend) and
@@ -109,18 +111,27 @@ def prepare_weekly(weekly: pd.DataFrame, config: MMMConfig, source: str = "weekl
     frame = pd.DataFrame({DATE: pd.to_datetime(weekly[d.date_column], errors="coerce")})
     if frame[DATE].isna().any():
         row = int(np.flatnonzero(frame[DATE].isna().to_numpy())[0])
-        raise ConfigError(f"{source}: row {row}: {d.date_column!r} is not a date: {weekly[d.date_column].iloc[row]!r}")
+        raise ConfigError(
+            f"{source}: row {row}: {d.date_column!r} is not a date: {weekly[d.date_column].iloc[row]!r}"
+        )
     if geo:
         frame[GEO] = weekly[d.geo_column].astype(str).to_numpy()
-    numeric = {**{c: mapping[c] for c in config.channels}, **{k: mapping[k] for k in config.controls}}
+    numeric = {
+        **{c: mapping[c] for c in config.channels},
+        **{k: mapping[k] for k in config.controls},
+    }
     numeric[TARGET] = d.target_column
     for name, column in numeric.items():
         values = pd.to_numeric(weekly[column], errors="coerce").to_numpy(dtype=float)
         if bad := np.flatnonzero(~np.isfinite(values)).tolist():
-            raise ConfigError(f"{source}: column {column!r} has missing or non-numeric values at rows {bad[:5]}")
+            raise ConfigError(
+                f"{source}: column {column!r} has missing or non-numeric values at rows {bad[:5]}"
+            )
         if name in config.channels and (values < 0).any():
             row = int(np.flatnonzero(values < 0)[0])
-            raise ConfigError(f"{source}: row {row}: spend column {column!r} is negative ({values[row]})")
+            raise ConfigError(
+                f"{source}: row {row}: spend column {column!r} is negative ({values[row]})"
+            )
         frame[name] = values
     keys = [DATE, GEO] if geo else [DATE]
     if not geo and frame[DATE].duplicated().any():
@@ -129,19 +140,27 @@ def prepare_weekly(weekly: pd.DataFrame, config: MMMConfig, source: str = "weekl
         frame = sums.join(means).reset_index()
     elif geo and (dupes := frame.duplicated(keys)).any():
         row = int(np.flatnonzero(dupes.to_numpy())[0])
-        raise ConfigError(f"{source}: row {row}: week {frame[DATE].iloc[row].date()} geo {frame[GEO].iloc[row]!r} appears twice")
+        raise ConfigError(
+            f"{source}: row {row}: week {frame[DATE].iloc[row].date()} geo {frame[GEO].iloc[row]!r} appears twice"
+        )
     frame = frame.sort_values(keys).reset_index(drop=True)
     weeks = pd.DatetimeIndex(frame[DATE].unique())
     if len(weeks) < 2 * config.model.l_max + 10:
-        raise ConfigError(f"{source}: only {len(weeks)} weeks; need at least {2 * config.model.l_max + 10}")
+        raise ConfigError(
+            f"{source}: only {len(weeks)} weeks; need at least {2 * config.model.l_max + 10}"
+        )
     gaps = np.diff(weeks.values).astype("timedelta64[D]").astype(int)
     if (gaps != 7).any():
         at = int(np.flatnonzero(gaps != 7)[0])
-        raise ConfigError(f"{source}: weeks must be 7 days apart; {weeks[at].date()} -> {weeks[at + 1].date()}")
+        raise ConfigError(
+            f"{source}: weeks must be 7 days apart; {weeks[at].date()} -> {weeks[at + 1].date()}"
+        )
     if geo:
         counts = frame.groupby(GEO)[DATE].nunique()
         if (short := counts[counts != len(weeks)]).any():
-            raise ConfigError(f"{source}: geo {short.index[0]!r} has {short.iloc[0]} of {len(weeks)} weeks; every geo needs every week")
+            raise ConfigError(
+                f"{source}: geo {short.index[0]!r} has {short.iloc[0]} of {len(weeks)} weeks; every geo needs every week"
+            )
     scales = {}
     for control in config.controls:
         scale = float(np.abs(frame[control]).max())
@@ -149,7 +168,9 @@ def prepare_weekly(weekly: pd.DataFrame, config: MMMConfig, source: str = "weekl
         frame[control] = frame[control] / scales[control]
     for channel in config.channels:
         if frame[channel].sum() <= 0:
-            raise ConfigError(f"{source}: channel {channel!r} has no spend in the data; drop it from the config")
+            raise ConfigError(
+                f"{source}: channel {channel!r} has no spend in the data; drop it from the config"
+            )
     return WeeklyData(frame, tuple(config.channels), tuple(config.controls), scales, geo)
 
 
@@ -183,8 +204,10 @@ def model_priors(config: MMMConfig, data: WeeklyData) -> dict[str, Any]:
     """pymc-marketing ``model_config`` priors, on the scaled target (see module docstring).
 
     - saturation beta: ``HalfNormal(sigma_c)`` with ``sigma_c`` from
-      ``spend_share_beta_sigma``; in the geo model ``beta[geo, c] ~ HalfNormal(tau_c)``,
-      ``tau_c ~ HalfNormal(sigma_c)`` (partial pooling across geos).
+      ``spend_share_beta_sigma``. In the geo model (each geo on its own max scale) the
+      betas are pooled across geos, non-centered on the log scale:
+      ``log beta[g, c] = m_c + tau * z[g, c]``, ``m_c ~ Normal(log sigma_c, 1)``,
+      ``tau ~ HalfNormal(0.5)``, ``z ~ Normal(0, 1)``.
     - adstock and saturation shape: the library defaults, shared by all geos.
     - intercept ``Normal(r, r)``; noise ``sigma ~ HalfNormal(r / 2)``; controls
       ``Normal(0, r)``; seasonality ``Laplace(0, r / 2)`` (``r`` = mean scaled target).
@@ -195,13 +218,22 @@ def model_priors(config: MMMConfig, data: WeeklyData) -> dict[str, Any]:
     sigma_array = xr.DataArray([sigma[c] for c in data.channels], dims=("channel",))
     geo_dims: tuple[str, ...] = (GEO,) if data.geo else ()
     if data.geo:
-        beta = Prior("HalfNormal", sigma=Prior("HalfNormal", sigma=sigma_array, dims="channel"), dims=(GEO, "channel"))
+        beta = Prior(
+            "Normal",
+            mu=Prior("Normal", mu=np.log(sigma_array), sigma=1.0, dims="channel"),
+            sigma=Prior("HalfNormal", sigma=0.5),
+            dims=(GEO, "channel"),
+            centered=False,
+            transform="exp",
+        )
     else:
         beta = Prior("HalfNormal", sigma=sigma_array, dims="channel")
     priors: dict[str, Any] = {
         "saturation_beta": beta,
         "intercept": Prior("Normal", mu=r, sigma=r, dims=geo_dims),
-        "likelihood": Prior("Normal", sigma=Prior("HalfNormal", sigma=r / 2), dims=(DATE, *geo_dims)),
+        "likelihood": Prior(
+            "Normal", sigma=Prior("HalfNormal", sigma=r / 2), dims=(DATE, *geo_dims)
+        ),
         "gamma_control": Prior("Normal", mu=0, sigma=r, dims="control"),
         "gamma_fourier": Prior("Laplace", mu=0, b=r / 2, dims="fourier_mode"),
     }
@@ -267,7 +299,9 @@ def build_mmm(config: MMMConfig, data: WeeklyData, lift_tests: pd.DataFrame | No
     if config.model.trend:
         mmm.add_mu_effect(
             LinearTrendEffect(
-                trend=LinearTrend(n_changepoints=config.model.trend_changepoints, include_intercept=False),
+                trend=LinearTrend(
+                    n_changepoints=config.model.trend_changepoints, include_intercept=False
+                ),
                 prefix=TREND_PREFIX,
             )
         )
@@ -292,7 +326,9 @@ def add_lift_tests(mmm: MMM, lift_tests: pd.DataFrame, data: WeeklyData) -> MMM:
     if missing := [c for c in required if c not in lift_tests.columns]:
         raise ConfigError(f"lift tests: missing column(s) {missing}; expected {required}")
     if unknown := sorted(set(lift_tests["channel"]) - set(data.channels)):
-        raise ConfigError(f"lift tests: unknown channel(s) {unknown}; model channels are {list(data.channels)}")
+        raise ConfigError(
+            f"lift tests: unknown channel(s) {unknown}; model channels are {list(data.channels)}"
+        )
     if (lift_tests["sigma"] <= 0).any():
         raise ConfigError("lift tests: sigma must be > 0 in every row")
     frame = lift_tests[required].copy()
@@ -329,17 +365,28 @@ def fit_mmm(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     geo_note = f" x {data.frame[GEO].nunique()} geos" if data.geo else ""
-    log.info("building MMM: %d weeks%s, channels %s", len(data.weeks), geo_note, list(data.channels))
+    log.info(
+        "building MMM: %d weeks%s, channels %s", len(data.weeks), geo_note, list(data.channels)
+    )
     mmm = build_mmm(config, data, lift_tests)
     timings["build_s"] = time.perf_counter() - start
     prior_summary = None
     if prior_predictive:
         t0 = time.perf_counter()
-        prior_summary = prior_predictive_check(mmm, data, config.sampler.prior_predictive_draws, config.sampler.seed)
+        prior_summary = prior_predictive_check(
+            mmm, data, config.sampler.prior_predictive_draws, config.sampler.seed
+        )
         timings["prior_predictive_s"] = time.perf_counter() - t0
         log.info("prior predictive check done in %.1f s", timings["prior_predictive_s"])
     s = config.sampler
-    log.info("sampling %d chains x %d draws (%d tune) with %s, seed %d", s.chains, s.draws, s.tune, s.nuts_sampler, s.seed)
+    log.info(
+        "sampling %d chains x %d draws (%d tune) with %s, seed %d",
+        s.chains,
+        s.draws,
+        s.tune,
+        s.nuts_sampler,
+        s.seed,
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
@@ -348,7 +395,9 @@ def fit_mmm(
     timings["sample_s"] = time.perf_counter() - t0
     timings["fit_total_s"] = time.perf_counter() - start
     log.info("sampling done in %.1f s (total %.1f s)", timings["sample_s"], timings["fit_total_s"])
-    return FittedMMM(mmm=mmm, data=data, config=config, timings=timings, prior_predictive=prior_summary)
+    return FittedMMM(
+        mmm=mmm, data=data, config=config, timings=timings, prior_predictive=prior_summary
+    )
 
 
 def prior_predictive_check(mmm: MMM, data: WeeklyData, draws: int, seed: int) -> pd.DataFrame:
@@ -361,26 +410,34 @@ def prior_predictive_check(mmm: MMM, data: WeeklyData, draws: int, seed: int) ->
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
-        prior = mmm.sample_prior_predictive(data.X(), data.y(), samples=draws, extend_idata=False, random_seed=seed)
+        prior = mmm.sample_prior_predictive(
+            data.X(), data.y(), samples=draws, extend_idata=False, random_seed=seed
+        )
     y_money = prior[mmm.output_var] * mmm.scalers["_target"]
     extra = [d for d in y_money.dims if d not in (DATE, "sample")]
     national = y_money.sum(extra) if extra else y_money
     observed = data.frame.groupby(DATE)[TARGET].sum().to_numpy()
     rows = []
-    stats = {"mean": np.mean, "p03": lambda a, axis: np.quantile(a, 0.03, axis=axis), "p97": lambda a, axis: np.quantile(a, 0.97, axis=axis)}
+    stats = {
+        "mean": np.mean,
+        "p03": lambda a, axis: np.quantile(a, 0.03, axis=axis),
+        "p97": lambda a, axis: np.quantile(a, 0.97, axis=axis),
+    }
     values = national.transpose("sample", DATE).values
     for name, fn in stats.items():
         per_draw = fn(values, axis=1)
         obs = float(fn(observed, axis=0))
         low, mid, high = np.quantile(per_draw, [0.03, 0.5, 0.97])
-        rows.append({
-            "statistic": f"weekly_revenue_{name}",
-            "observed": obs,
-            "prior_median": float(mid),
-            "prior_low": float(low),
-            "prior_high": float(high),
-            "observed_inside": bool(low <= obs <= high),
-        })
+        rows.append(
+            {
+                "statistic": f"weekly_revenue_{name}",
+                "observed": obs,
+                "prior_median": float(mid),
+                "prior_low": float(low),
+                "prior_high": float(high),
+                "observed_inside": bool(low <= obs <= high),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -424,4 +481,6 @@ def load_fitted(run_dir: str | Path) -> FittedMMM:
     )
     prior_path = run_dir / "prior_predictive.csv"
     prior = pd.read_csv(prior_path) if prior_path.exists() else None
-    return FittedMMM(mmm=mmm, data=data, config=config, timings=meta["timings"], prior_predictive=prior)
+    return FittedMMM(
+        mmm=mmm, data=data, config=config, timings=meta["timings"], prior_predictive=prior
+    )

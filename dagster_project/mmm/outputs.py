@@ -27,30 +27,70 @@ CURVE_MAX_MULTIPLE = 2.0
 CURVE_MAX_DRAWS = 1000
 
 CHANNEL_SUMMARY_COLUMNS = [
-    "run_id", "channel", "spend", "contribution", "contribution_hdi_low", "contribution_hdi_high",
-    "roas", "roas_hdi_low", "roas_hdi_high", "mroas",
+    "run_id",
+    "channel",
+    "spend",
+    "contribution",
+    "contribution_hdi_low",
+    "contribution_hdi_high",
+    "roas",
+    "roas_hdi_low",
+    "roas_hdi_high",
+    "mroas",
 ]
-WEEKLY_CONTRIBUTION_COLUMNS = ["run_id", "week_start", "component", "contribution", "component_kind"]
-RESPONSE_CURVE_COLUMNS = ["run_id", "channel", "spend", "response", "response_hdi_low", "response_hdi_high"]
+WEEKLY_CONTRIBUTION_COLUMNS = [
+    "run_id",
+    "week_start",
+    "component",
+    "contribution",
+    "component_kind",
+]
+RESPONSE_CURVE_COLUMNS = [
+    "run_id",
+    "channel",
+    "spend",
+    "response",
+    "response_hdi_low",
+    "response_hdi_high",
+]
 DIAGNOSTICS_COLUMNS = [
-    "run_id", "fitted_at", "r_hat_max", "ess_bulk_min", "divergences", "mape_in_sample", "mape_holdout", "published",
+    "run_id",
+    "fitted_at",
+    "r_hat_max",
+    "ess_bulk_min",
+    "divergences",
+    "mape_in_sample",
+    "mape_holdout",
+    "published",
 ]
 BUDGET_PLAN_COLUMNS = [
-    "run_id", "channel", "current_spend", "recommended_spend", "expected_contribution_change",
-    "expected_contribution_change_hdi_low", "expected_contribution_change_hdi_high", "horizon_weeks",
+    "run_id",
+    "channel",
+    "current_spend",
+    "recommended_spend",
+    "expected_contribution_change",
+    "expected_contribution_change_hdi_low",
+    "expected_contribution_change_hdi_high",
+    "horizon_weeks",
 ]
 
 
 def hdi(draws: np.ndarray, prob: float = HDI_PROB) -> tuple[float, float]:
     """Highest-density interval of a 1-D sample of draws."""
-    low, high = np.asarray(az.hdi(np.asarray(draws, dtype=float).reshape(-1), prob=prob)).reshape(-1)[:2]
+    low, high = np.asarray(az.hdi(np.asarray(draws, dtype=float).reshape(-1), prob=prob)).reshape(
+        -1
+    )[:2]
     return float(low), float(high)
 
 
 def _draws(array: xr.DataArray) -> np.ndarray:
     """Flatten (chain, draw) or (sample) into one axis first."""
     sample_dims = [d for d in ("chain", "draw", "sample") if d in array.dims]
-    stacked = array.stack(_s=sample_dims) if len(sample_dims) > 1 else array.rename({sample_dims[0]: "_s"})
+    stacked = (
+        array.stack(_s=sample_dims)
+        if len(sample_dims) > 1
+        else array.rename({sample_dims[0]: "_s"})
+    )
     return stacked.transpose("_s", ...).values
 
 
@@ -78,18 +118,20 @@ def channel_summary(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
         roas = contribution / spend
         c_low, c_high = hdi(contribution)
         r_low, r_high = hdi(roas)
-        rows.append({
-            "run_id": run_id,
-            "channel": channel,
-            "spend": spend,
-            "contribution": float(contribution.mean()),
-            "contribution_hdi_low": c_low,
-            "contribution_hdi_high": c_high,
-            "roas": float(roas.mean()),
-            "roas_hdi_low": r_low,
-            "roas_hdi_high": r_high,
-            "mroas": float(marginal[channel] / (MROAS_STEP * spend)),
-        })
+        rows.append(
+            {
+                "run_id": run_id,
+                "channel": channel,
+                "spend": spend,
+                "contribution": float(contribution.mean()),
+                "contribution_hdi_low": c_low,
+                "contribution_hdi_high": c_high,
+                "roas": float(roas.mean()),
+                "roas_hdi_low": r_low,
+                "roas_hdi_high": r_high,
+                "mroas": float(marginal[channel] / (MROAS_STEP * spend)),
+            }
+        )
     return pd.DataFrame(rows, columns=CHANNEL_SUMMARY_COLUMNS)
 
 
@@ -105,7 +147,11 @@ def marginal_contributions(fitted: FittedMMM) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning)
         up = mmm.sample_posterior_predictive(
-            X_up, extend_idata=False, combined=False, var_names=["channel_contribution"], progressbar=False
+            X_up,
+            extend_idata=False,
+            combined=False,
+            var_names=["channel_contribution"],
+            progressbar=False,
         )["channel_contribution"]
     base = mmm.idata.posterior["channel_contribution"]
     scale = mmm.idata.constant_data["target_scale"]
@@ -114,7 +160,10 @@ def marginal_contributions(fitted: FittedMMM) -> dict[str, float]:
     return {str(c): float(increase.sel(channel=c)) for c in data.channels}
 
 
-_COMPONENT_NAMES = {"intercept": ("baseline", "baseline"), "yearly_seasonality": ("seasonality", "seasonality")}
+_COMPONENT_NAMES = {
+    "intercept": ("baseline", "baseline"),
+    "yearly_seasonality": ("seasonality", "seasonality"),
+}
 
 
 def weekly_contributions(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
@@ -141,13 +190,19 @@ def weekly_contributions(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
         return part, "other"
 
     named = long["part"].map(name_and_kind)
-    return pd.DataFrame({
-        "run_id": run_id,
-        "week_start": pd.to_datetime(long[DATE]).dt.date,
-        "component": named.str[0],
-        "contribution": long["contribution"].astype(float),
-        "component_kind": named.str[1],
-    })[WEEKLY_CONTRIBUTION_COLUMNS].sort_values(["week_start", "component_kind", "component"]).reset_index(drop=True)
+    return (
+        pd.DataFrame(
+            {
+                "run_id": run_id,
+                "week_start": pd.to_datetime(long[DATE]).dt.date,
+                "component": named.str[0],
+                "contribution": long["contribution"].astype(float),
+                "component_kind": named.str[1],
+            }
+        )[WEEKLY_CONTRIBUTION_COLUMNS]
+        .sort_values(["week_start", "component_kind", "component"])
+        .reset_index(drop=True)
+    )
 
 
 def response_curves(fitted: FittedMMM, run_id: str, points: int = CURVE_POINTS) -> pd.DataFrame:
@@ -165,7 +220,10 @@ def response_curves(fitted: FittedMMM, run_id: str, points: int = CURVE_POINTS) 
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
     keep = np.linspace(0, n_draws - 1, min(n_draws, CURVE_MAX_DRAWS)).astype(int)
     params = {
-        arg: posterior[name].stack(sample=("chain", "draw")).isel(sample=keep).drop_vars(["sample", "chain", "draw"])
+        arg: posterior[name]
+        .stack(sample=("chain", "draw"))
+        .isel(sample=keep)
+        .drop_vars(["sample", "chain", "draw"])
         for arg, name in mmm.saturation.variable_mapping.items()
     }
     weekly = data.frame.groupby(DATE)[list(data.channels)].sum().mean()
@@ -176,8 +234,11 @@ def response_curves(fitted: FittedMMM, run_id: str, points: int = CURVE_POINTS) 
     )
     if data.geo:
         by_geo = data.frame.groupby(GEO)[list(data.channels)].sum()
-        share = xr.DataArray((by_geo / by_geo.sum()).to_numpy(), dims=(GEO, "channel"),
-                             coords={GEO: by_geo.index.astype(str).to_numpy(), "channel": list(data.channels)})
+        share = xr.DataArray(
+            (by_geo / by_geo.sum()).to_numpy(),
+            dims=(GEO, "channel"),
+            coords={GEO: by_geo.index.astype(str).to_numpy(), "channel": list(data.channels)},
+        )
         grid_cells = grid * share
     else:
         grid_cells = grid
@@ -194,29 +255,36 @@ def response_curves(fitted: FittedMMM, run_id: str, points: int = CURVE_POINTS) 
         draws = money.sel(channel=channel).transpose("sample", "point").values
         for k in range(points):
             low, high = hdi(draws[:, k])
-            rows.append({
-                "run_id": run_id,
-                "channel": channel,
-                "spend": float(grid.sel(channel=channel)[k]),
-                "response": float(draws[:, k].mean()),
-                "response_hdi_low": low,
-                "response_hdi_high": high,
-            })
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "channel": channel,
+                    "spend": float(grid.sel(channel=channel)[k]),
+                    "response": float(draws[:, k].mean()),
+                    "response_hdi_low": low,
+                    "response_hdi_high": high,
+                }
+            )
     return pd.DataFrame(rows, columns=RESPONSE_CURVE_COLUMNS)
 
 
 def diagnostics_frame(run_id: str, fitted_at: pd.Timestamp, gate, published: bool) -> pd.DataFrame:
     """One row: the gate's numbers, when the model was fitted, and whether it was published."""
-    return pd.DataFrame([{
-        "run_id": run_id,
-        "fitted_at": pd.Timestamp(fitted_at),
-        "r_hat_max": gate.r_hat_max,
-        "ess_bulk_min": gate.ess_bulk_min,
-        "divergences": int(gate.divergences),
-        "mape_in_sample": gate.mape_in_sample,
-        "mape_holdout": np.nan if gate.mape_holdout is None else gate.mape_holdout,
-        "published": bool(published),
-    }], columns=DIAGNOSTICS_COLUMNS)
+    return pd.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "fitted_at": pd.Timestamp(fitted_at),
+                "r_hat_max": gate.r_hat_max,
+                "ess_bulk_min": gate.ess_bulk_min,
+                "divergences": int(gate.divergences),
+                "mape_in_sample": gate.mape_in_sample,
+                "mape_holdout": np.nan if gate.mape_holdout is None else gate.mape_holdout,
+                "published": bool(published),
+            }
+        ],
+        columns=DIAGNOSTICS_COLUMNS,
+    )
 
 
 def budget_plan(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
@@ -232,18 +300,31 @@ def budget_plan(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
     totals over the horizon (weekly spend x ``horizon_weeks``), money.
     """
     mmm, data, cfg = fitted.mmm, fitted.data, fitted.config.budget
-    last_weeks = data.weeks[-cfg.lookback_weeks:]
+    last_weeks = data.weeks[-cfg.lookback_weeks :]
     recent = data.frame[data.frame[DATE].isin(last_weeks)]
     cells = [GEO] if data.geo else []
-    current_df = recent.groupby(cells)[list(data.channels)].mean() if cells else recent[list(data.channels)].mean().to_frame().T
+    current_df = (
+        recent.groupby(cells)[list(data.channels)].mean()
+        if cells
+        else recent[list(data.channels)].mean().to_frame().T
+    )
     if data.geo:
-        current = xr.DataArray(current_df.to_numpy(), dims=(GEO, "channel"),
-                               coords={GEO: current_df.index.astype(str).to_numpy(), "channel": list(data.channels)})
+        current = xr.DataArray(
+            current_df.to_numpy(),
+            dims=(GEO, "channel"),
+            coords={GEO: current_df.index.astype(str).to_numpy(), "channel": list(data.channels)},
+        )
     else:
-        current = xr.DataArray(current_df.to_numpy()[0], dims=("channel",), coords={"channel": list(data.channels)})
-    bounds = xr.concat(
-        [current * (1 - cfg.bound_fraction), current * (1 + cfg.bound_fraction)], dim="bound"
-    ).assign_coords(bound=["lower", "upper"]).transpose(*current.dims, "bound")
+        current = xr.DataArray(
+            current_df.to_numpy()[0], dims=("channel",), coords={"channel": list(data.channels)}
+        )
+    bounds = (
+        xr.concat(
+            [current * (1 - cfg.bound_fraction), current * (1 + cfg.bound_fraction)], dim="bound"
+        )
+        .assign_coords(bound=["lower", "upper"])
+        .transpose(*current.dims, "bound")
+    )
     start = data.weeks[-1] + pd.Timedelta(weeks=1)
     end = data.weeks[-1] + pd.Timedelta(weeks=cfg.horizon_weeks)
     total = float(current.sum())
@@ -254,8 +335,12 @@ def budget_plan(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
         result = optimizer.allocate_budget(total, budget_bounds=bounds)
         recommended = result.budgets
         variable = "channel_contribution_original_scale"
-        at_recommended = optimizer.evaluate_response_distribution({"channel_data": recommended}, response_variable=variable)
-        at_current = optimizer.evaluate_response_distribution({"channel_data": current.broadcast_like(recommended)}, response_variable=variable)
+        at_recommended = optimizer.evaluate_response_distribution(
+            {"channel_data": recommended}, response_variable=variable
+        )
+        at_current = optimizer.evaluate_response_distribution(
+            {"channel_data": current.broadcast_like(recommended)}, response_variable=variable
+        )
     change = _national((at_recommended - at_current).sum(DATE))
     recommended_national = _national(recommended)
     current_national = _national(current)
@@ -263,14 +348,17 @@ def budget_plan(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
     for channel in data.channels:
         draws = change.sel(channel=channel).transpose("sample").values
         low, high = hdi(draws)
-        rows.append({
-            "run_id": run_id,
-            "channel": channel,
-            "current_spend": float(current_national.sel(channel=channel)) * cfg.horizon_weeks,
-            "recommended_spend": float(recommended_national.sel(channel=channel)) * cfg.horizon_weeks,
-            "expected_contribution_change": float(draws.mean()),
-            "expected_contribution_change_hdi_low": low,
-            "expected_contribution_change_hdi_high": high,
-            "horizon_weeks": cfg.horizon_weeks,
-        })
+        rows.append(
+            {
+                "run_id": run_id,
+                "channel": channel,
+                "current_spend": float(current_national.sel(channel=channel)) * cfg.horizon_weeks,
+                "recommended_spend": float(recommended_national.sel(channel=channel))
+                * cfg.horizon_weeks,
+                "expected_contribution_change": float(draws.mean()),
+                "expected_contribution_change_hdi_low": low,
+                "expected_contribution_change_hdi_high": high,
+                "horizon_weeks": cfg.horizon_weeks,
+            }
+        )
     return pd.DataFrame(rows, columns=BUDGET_PLAN_COLUMNS)

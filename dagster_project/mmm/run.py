@@ -75,7 +75,9 @@ def run_mmm(
     return run
 
 
-def output_tables(fitted: FittedMMM, run_id: str, *, budget: bool = True) -> dict[str, pd.DataFrame]:
+def output_tables(
+    fitted: FittedMMM, run_id: str, *, budget: bool = True
+) -> dict[str, pd.DataFrame]:
     """The contract tables of a fitted model (no gate check: use ``publishable_tables``)."""
     tables = {
         "measurement.mmm_channel_summary": outputs.channel_summary(fitted, run_id),

@@ -34,18 +34,18 @@ def synthetic_weekly(
     """Wide weekly table (``week_start[, geo], net_revenue, spend_<channel>``) and true ROAS.
 
     ``n_geos = 0`` gives one national series; otherwise one row per week x geo.
-    Money units: revenue around 100k per week nationally.
+    Money units: revenue around 250k per week nationally.
     """
     rng = np.random.default_rng(seed)
     channels = [f"ch{i + 1}" for i in range(n_channels)]
     alpha = rng.uniform(0.1, 0.6, n_channels)
     lam = rng.uniform(1.0, 3.0, n_channels)
-    beta = rng.uniform(0.05, 0.25, n_channels) * 100_000 / n_channels * 2
+    base_spend = rng.uniform(2_000, 12_000, n_channels)
+    beta = rng.uniform(1.5, 5.0, n_channels) * base_spend
     weeks = pd.date_range("2022-01-03", periods=n_weeks, freq="W-MON")
     t = np.arange(n_weeks)
     geos = [f"G{g:02d}" for g in range(n_geos)] if n_geos else ["ALL"]
     sizes = rng.dirichlet(np.full(len(geos), 5.0)) if n_geos else np.array([1.0])
-    base_spend = rng.uniform(2_000, 12_000, n_channels)
     rows, contribution, spend_total = [], np.zeros(n_channels), np.zeros(n_channels)
     for geo, size in zip(geos, sizes, strict=True):
         spend = np.empty((n_weeks, n_channels))
@@ -54,8 +54,13 @@ def synthetic_weekly(
             on = rng.uniform(size=n_weeks) > 0.15
             spend[:, c] = size * base_spend[c] * on * rng.lognormal(0, 0.5, n_weeks)
             adstocked = geometric_adstock(spend[:, c], alpha[c], l_max) / spend[:, c].max()
-            media[:, c] = size * beta[c] * (1 - np.exp(-lam[c] * adstocked)) / (1 + np.exp(-lam[c] * adstocked))
-        baseline = size * 100_000 * (0.6 + 0.1 * t / n_weeks + 0.08 * np.sin(2 * np.pi * t / 52.18))
+            media[:, c] = (
+                size
+                * beta[c]
+                * (1 - np.exp(-lam[c] * adstocked))
+                / (1 + np.exp(-lam[c] * adstocked))
+            )
+        baseline = size * 300_000 * (0.6 + 0.1 * t / n_weeks + 0.08 * np.sin(2 * np.pi * t / 52.18))
         revenue = baseline + media.sum(axis=1)
         revenue = revenue + rng.normal(0, noise * revenue.mean(), n_weeks)
         contribution += media.sum(axis=0)

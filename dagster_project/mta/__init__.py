@@ -12,6 +12,8 @@ imports it at ``triangulate --help`` time):
 * :func:`dagster_project.mta.paths.read_aggregated_paths` -- parse and validate the CSV.
 
 Model definitions: :mod:`dagster_project.mta.engine`; SQL and journey rules:
-:mod:`dagster_project.mta.sql`; exact Markov: :mod:`dagster_project.mta.markov`;
+:mod:`dagster_project.mta.sql`; aggregated paths and their integer encoding:
+:mod:`dagster_project.mta.paths`; heuristics on encoded paths:
+:mod:`dagster_project.mta.heuristics`; exact Markov: :mod:`dagster_project.mta.markov`;
 Shapley: :mod:`dagster_project.mta.shapley`.
 """

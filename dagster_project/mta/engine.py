@@ -6,8 +6,15 @@
   ``marts.fct_touchpoints`` on a DuckDB (or PostgreSQL) connection -> the rows of
   ``measurement.mta_channel_credit`` plus a by-campaign drill-down.
 
-Both run the same SQL (:mod:`dagster_project.mta.sql`) over a journey-touch relation;
-Python sees only aggregates. Models:
+Where the work happens. The warehouse does everything proportional to the data, in
+portable SQL (:mod:`dagster_project.mta.sql`): it builds the journeys, credits every
+touch for the heuristics (exact campaigns and ages) and groups the journeys into
+aggregated paths by week (as integer path codes). Python then works on the distinct
+paths only: they are encoded once as integer arrays
+(:class:`dagster_project.mta.paths.EncodedPaths`) and every path-level model -- the
+heuristics for :func:`attribute_paths`, Markov transitions of orders 1-3 with the exact
+absorbing-chain solve, Shapley coalitions -- is a few vectorized numpy passes weighted
+by the path counts. Models:
 
 ===================  ===================================================================
 first_touch          all credit to the first touch
@@ -69,8 +76,10 @@ import pandas as pd
 import pyarrow as pa
 
 from dagster_project.mta import sql
-from dagster_project.mta.markov import markov_credit
-from dagster_project.mta.shapley import ordered_shapley_credit, shapley_credit
+from dagster_project.mta.heuristics import PATH_HEURISTIC_MODELS, heuristic_credit
+from dagster_project.mta.markov import collapsed_steps, markov_credit
+from dagster_project.mta.paths import EncodedPaths, decoded_paths, encode_path_codes, encode_paths
+from dagster_project.mta.shapley import ordered_shapley_credit, sum_over_touch_order
 
 MARKOV_MODELS = ("markov_1", "markov_2", "markov_3")
 PATH_MODELS = (
@@ -120,6 +129,9 @@ def attribute_paths(
     revenue`` (conversions in conversions, revenue in the paths' money unit), one row per
     model and channel seen in any path. ``time_decay`` needs touch times, which aggregated
     paths do not have: asking for it is an error.
+
+    Every model runs in numpy on the paths encoded once (:func:`encode_paths`), so the
+    cost follows the number of distinct paths.
     """
     models = tuple(models)
     if "time_decay" in models:
@@ -127,15 +139,14 @@ def attribute_paths(
             "time_decay needs touch times; aggregated paths carry none (use the warehouse tables)"
         )
     chosen = check_models(models, PATH_MODELS)
-    with local_path_touches(paths) as (conn, touches):
-        campaign_credit, _ = attribute_touches(conn, touches, chosen, direct_channel, 7.0)
-    credit = (
-        campaign_credit.groupby(["model", "channel"], sort=False)[["conversions", "revenue"]]
-        .sum()
-        .reset_index()
-    )
-    channels = {c for path in paths["path"] for c in path.split(sql.PATH_SEPARATOR)}
-    return _complete(credit, ["model", "channel"], chosen, channels)
+    encoded = encode_paths(paths.drop(columns="week_start", errors="ignore"))
+    frames = [
+        heuristic_credit(encoded, [m for m in chosen if m in PATH_HEURISTIC_MODELS], direct_channel)
+    ]
+    channel_level, _ = path_level_credit(encoded, chosen)
+    frames.extend(channel_level)
+    credit = pd.concat([f[["model", "channel", "conversions", "revenue"]] for f in frames])
+    return _complete(credit, ["model", "channel"], chosen, encoded.channels)
 
 
 def attribute_from_warehouse(
@@ -164,16 +175,45 @@ def attribute_from_warehouse(
       which is what every model's credits sum to) and ``non_converting_journeys``;
     * ``ordered_shapley`` (when asked for): ``week_start, channel, touch_order,
       conversions, revenue``.
+
+    SQL builds the journeys once, then reduces them to per-touch heuristic credit by week
+    x channel x campaign and to aggregated paths by week; the path-level models (Markov,
+    Shapley) run in numpy on those paths.
     """
     chosen = check_models(models)
     with journey_touches(conn, journeys_table, touchpoints_table, lookback_days) as touches:
-        _check_channels(conn, touches)
-        paths = sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week=True))
-        with local_path_touches(paths) as path_level:
-            campaign_credit, ordered = attribute_touches(
-                conn, touches, chosen, direct_channel, half_life_days, path_level=path_level
-            )
+        channels = _check_channels(conn, touches)
+        heuristics = sql.query_frame(
+            conn, sql.heuristic_credit_sql(touches, direct_channel, half_life_days)
+        )
+        paths = journey_paths(conn, touches, by_week=True, channels=channels)
         summary = sql.query_frame(conn, sql.conversion_summary_sql(journeys_table, touches))
+    heuristics["week_start"] = _as_date(heuristics["week_start"])
+    frames = []
+    for model in sql.HEURISTIC_MODELS:
+        if model not in chosen:
+            continue
+        part = heuristics[["week_start", "channel", "campaign"]].assign(
+            model=model,
+            conversions=heuristics[f"{model}__conversions"],
+            revenue=heuristics[f"{model}__revenue"],
+        )
+        if model == "time_decay" and part["conversions"].isna().any():
+            raise ValueError(
+                "time_decay needs touch times (age before conversion); these touches have none"
+            )
+        frames.append(part)
+    linear = heuristics[["week_start", "channel", "campaign"]].assign(
+        conversions=heuristics["linear__conversions"], revenue=heuristics["linear__revenue"]
+    )
+    channel_level, ordered = path_level_credit(paths, chosen)
+    frames.extend(_split_by_campaign(credit, linear) for credit in channel_level)
+    if frames:
+        campaign_credit = pd.concat([f[CAMPAIGN_CREDIT_COLUMNS] for f in frames], ignore_index=True)
+    else:
+        campaign_credit = pd.DataFrame(
+            {c: pd.Series(dtype="float64") for c in CAMPAIGN_CREDIT_COLUMNS}
+        )
     channel_credit = (
         campaign_credit.groupby(["model", "week_start", "channel"], sort=False)[
             ["conversions", "revenue"]
@@ -222,144 +262,81 @@ def aggregated_paths_from_warehouse(
     """The warehouse's journeys as aggregated paths (``[week_start,] path, conversions,
     revenue, nulls``), e.g. to feed :func:`attribute_paths` or ChannelAttribution."""
     with journey_touches(conn, journeys_table, touchpoints_table, lookback_days) as touches:
-        paths = sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week))
+        channels = _check_channels(conn, touches)
+        encoded = journey_paths(conn, touches, by_week, channels)
+    paths = pd.DataFrame({"path": pd.Series(decoded_paths(encoded), dtype="str")})
     if by_week:
-        paths["week_start"] = _as_date(paths["week_start"])
-    paths["path"] = paths["path"].astype("str")
-    return paths
+        weeks = np.array(encoded.groups, dtype=object)[encoded.group]
+        paths.insert(0, "week_start", _as_date(pd.Series(weeks, dtype=object)))
+    return paths.assign(
+        conversions=encoded.conversions, revenue=encoded.revenue, nulls=encoded.nulls
+    )
 
 
-@contextmanager
-def local_path_touches(paths: pd.DataFrame) -> Iterator[tuple[Any, str]]:
-    """Aggregated paths (optionally with ``week_start``) as a journey-touch table in a
-    private in-memory DuckDB; yields ``(connection, table name)``.
+def journey_paths(
+    conn: Any,
+    touches: str,
+    by_week: bool,
+    channels: Sequence[str],
+    max_coded_touches: int | None = None,
+) -> EncodedPaths:
+    """The journeys of a journey-touch table as encoded aggregated paths, grouped in SQL.
 
-    Path-level models (Markov, Shapley) run here on aggregated data: for the warehouse
-    that is the SQL-built path counts by week, a few thousand rows however many journeys.
+    Journeys of up to ``max_coded_touches`` touches (default: as many as a 53-bit path
+    code holds, :func:`sql.path_code_capacity`) are grouped by path code
+    (:func:`sql.path_codes_sql`); longer ones by path string. ``channels``: every channel
+    of the table, sorted. With ``by_week`` the paths are grouped per week.
     """
-    import duckdb
-
-    from dagster_project.mta.paths import path_touches
-
-    touches = path_touches(paths)
-    if "week_start" not in paths.columns:
-        touches["week_start"] = None
-    with duckdb.connect() as conn:
-        conn.register("path_touches_input", touches)
-        conn.execute(
-            "create temporary table mta_path_touches as select person_key, journey_seq, "
-            "cast(week_start as date) as week_start, conversions, revenue, nulls, position, "
-            "cast(channel as varchar) as channel, cast(null as varchar) as campaign, "
-            "cast(null as double precision) as age_days from path_touches_input"
-        )
-        conn.unregister("path_touches_input")
-        yield conn, "mta_path_touches"
+    if not channels:
+        return encode_paths(sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week)))
+    capacity = sql.path_code_capacity(len(channels))
+    coded = capacity if max_coded_touches is None else min(max_coded_touches, capacity)
+    codes = sql.query_frame(conn, sql.path_codes_sql(touches, by_week, channels, coded))
+    longer = sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week, longer_than=coded))
+    return encode_path_codes(codes, channels, longer)
 
 
-def _check_channels(conn: Any, touches: str) -> None:
-    """Every touch has a channel, and no channel contains the path separator."""
+def _check_channels(conn: Any, touches: str) -> list[str]:
+    """Every touch has a channel, and no channel contains the path separator; returns the
+    channels, sorted."""
     channels = sql.query_frame(conn, sql.channels_sql(touches))["channel"]
     if channels.isna().any():
         raise ValueError("marts touchpoints: a touch has no channel (channel is NULL)")
     bad = [c for c in channels if ">" in c]
     if bad:
         raise ValueError(f"marts touchpoints: channel names must not contain '>' (found {bad[:5]})")
+    return sorted(str(c) for c in channels)
 
 
-def attribute_touches(
-    conn: Any,
-    touches: str,
-    models: Sequence[str],
-    direct_channel: str,
-    half_life_days: float,
-    path_level: tuple[Any, str] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """All chosen models over a journey-touch relation already in ``conn``.
+def path_level_credit(
+    paths: EncodedPaths, models: Sequence[str]
+) -> tuple[list[pd.DataFrame], pd.DataFrame | None]:
+    """Markov and Shapley credit of the chosen models, fitted per week of ``paths``.
 
-    Heuristics run on ``touches`` (per touch: exact campaigns and ages). Markov and
-    Shapley run on ``path_level`` = ``(connection, table)`` holding the same journeys
-    aggregated into paths (default: ``touches`` itself). Returns the campaign-level
-    credit (``CAMPAIGN_CREDIT_COLUMNS``; channel credit is its sum over campaigns) and
-    the ordered-Shapley frame (None unless asked for).
+    Returns a list of frames ``model, week_start, channel, conversions, revenue`` (one per
+    chosen channel-level model) and the ordered-Shapley frame (None unless asked for).
+    ``week_start`` is a DATE, NULL when the paths carry no week.
     """
-    path_conn, path_table = path_level or (conn, touches)
+    weeks = _as_date(pd.Series(paths.groups, dtype=object))
 
-    heuristics = sql.query_frame(
-        conn, sql.heuristic_credit_sql(touches, direct_channel, half_life_days)
-    )
-    heuristics["week_start"] = _as_date(heuristics["week_start"])
-    frames = []
-    for model in sql.HEURISTIC_MODELS:
-        if model not in models:
-            continue
-        part = heuristics[["week_start", "channel", "campaign"]].assign(
-            model=model,
-            conversions=heuristics[f"{model}__conversions"],
-            revenue=heuristics[f"{model}__revenue"],
-        )
-        if model == "time_decay" and part["conversions"].isna().any():
-            raise ValueError(
-                "time_decay needs touch times (age before conversion); these touches have none"
-            )
-        frames.append(part)
+    def with_week(frame: pd.DataFrame) -> pd.DataFrame:
+        week = weeks.iloc[frame["group"].to_numpy(dtype=np.int64)].reset_index(drop=True)
+        return frame.drop(columns="group").reset_index(drop=True).assign(week_start=week)
 
-    linear = heuristics[["week_start", "channel", "campaign"]].assign(
-        conversions=heuristics["linear__conversions"], revenue=heuristics["linear__revenue"]
-    )
-    week_totals = linear.groupby("week_start", dropna=False)[["conversions", "revenue"]].sum()
-
-    channel_level = []
-    for model in MARKOV_MODELS:
-        if model in models:
-            transitions = sql.query_frame(
-                path_conn, sql.markov_transitions_sql(path_table, int(model[-1]))
-            )
-            transitions["week_start"] = _as_date(transitions["week_start"])
-            channel_level.append(_markov_by_week(transitions, week_totals).assign(model=model))
-
+    markov_models = [model for model in MARKOV_MODELS if model in models]
+    steps = collapsed_steps(paths) if markov_models else None
+    frames = [
+        with_week(markov_credit(paths, int(model[-1]), steps)).assign(model=model)
+        for model in markov_models
+    ]
     ordered = None
     if "shapley" in models or "ordered_shapley" in models:
-        sequences = sql.query_frame(path_conn, sql.channel_sequences_sql(path_table))
-        sequences["week_start"] = _as_date(sequences["week_start"])
+        by_order = ordered_shapley_credit(paths)
         if "shapley" in models:
-            channel_level.append(shapley_credit(sequences).assign(model="shapley"))
+            frames.append(with_week(sum_over_touch_order(by_order)).assign(model="shapley"))
         if "ordered_shapley" in models:
-            ordered = ordered_shapley_credit(sequences)
-
-    frames.extend(_split_by_campaign(credit, linear) for credit in channel_level)
-    columns = CAMPAIGN_CREDIT_COLUMNS
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}), ordered
-    return pd.concat([f[columns] for f in frames], ignore_index=True), ordered
-
-
-def _markov_by_week(transitions: pd.DataFrame, week_totals: pd.DataFrame) -> pd.DataFrame:
-    """Markov credit per week: the chain of each week's journeys, normalized to its totals."""
-    totals = {
-        _week_key(week): (float(row.conversions), float(row.revenue))
-        for week, row in week_totals.iterrows()
-    }
-    frames = []
-    for week, week_transitions in transitions.groupby("week_start", dropna=False, sort=True):
-        if _week_key(week) not in totals:
-            continue  # a week with only non-converting journeys: nothing to credit
-        conversions, revenue = totals[_week_key(week)]
-        credit = markov_credit(week_transitions, conversions, revenue)
-        frames.append(
-            credit.drop(columns=["removal_effect", "revenue_removal_effect"]).assign(
-                week_start=week
-            )
-        )
-    if not frames:
-        return pd.DataFrame(columns=["week_start", "channel", "conversions", "revenue"])
-    frame = pd.concat(frames, ignore_index=True)
-    frame["week_start"] = _as_date(frame["week_start"])
-    return frame
-
-
-def _week_key(week: Any) -> Any:
-    """A hashable week key with every kind of missing value as None (aggregated paths have no week)."""
-    return None if pd.isna(week) else week
+            ordered = with_week(by_order)
+    return frames, ordered
 
 
 def _split_by_campaign(credit: pd.DataFrame, linear: pd.DataFrame) -> pd.DataFrame:

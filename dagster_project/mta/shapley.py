@@ -9,11 +9,14 @@ of channel ``j`` simplifies to
 
 i.e. every converting journey splits its conversions equally among its distinct channels.
 This is exact (it equals the permutation definition; the tests check it by brute force)
-and costs one pass over the distinct channel sets instead of 2^channels coalitions.
+and costs one pass over the distinct paths instead of 2^channels coalitions.
 
 Ordered Shapley (the paper's extension) keeps where in the journey each channel first
 appeared: ``phi(j, k)`` is the credit channel ``j`` earns as the ``k``-th distinct channel
 of a journey, ``sum_k phi(j, k) = phi(j)``.
+
+Both run on :class:`~dagster_project.mta.paths.EncodedPaths` with numpy: a path's
+distinct channels are its touches that are the first of their channel in the path.
 """
 
 from __future__ import annotations
@@ -21,54 +24,62 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dagster_project.mta.sql import PATH_SEPARATOR
+from dagster_project.mta.paths import EncodedPaths
 
 
-def ordered_shapley_credit(channel_sequences: pd.DataFrame) -> pd.DataFrame:
-    """Credit per channel and touch order from ``channel_sequence, conversions, revenue``.
+def ordered_shapley_credit(paths: EncodedPaths) -> pd.DataFrame:
+    """Credit per group, channel and touch order over the converting paths.
 
-    ``channel_sequence`` lists a journey's distinct channels in first-touch order
-    ('C > A > B'). Extra columns (e.g. ``week_start``) are carried through as keys.
-    Returns the keys plus ``channel, touch_order`` (1 = the journey's first channel),
-    ``conversions, revenue``.
+    Returns ``group`` (index into ``paths.groups``), ``channel``, ``touch_order`` (1 = the
+    journey's first distinct channel), ``conversions``, ``revenue``; one row per
+    combination that occurs, sorted by group, channel name and touch order.
     """
-    keys = [
-        c
-        for c in channel_sequences.columns
-        if c not in ("channel_sequence", "conversions", "revenue")
-    ]
-    split = channel_sequences["channel_sequence"].str.split(PATH_SEPARATOR)
-    sizes = split.map(len).to_numpy()
-    row = np.repeat(np.arange(len(channel_sequences)), sizes)
-    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
-    exploded = channel_sequences[keys].iloc[row].reset_index(drop=True)
-    exploded["channel"] = pd.Series(
-        np.concatenate(split.to_numpy()) if len(row) else np.array([], dtype=object), dtype="str"
+    n_channels = len(paths.channels)
+    converting = np.flatnonzero((paths.conversions > 0)[paths.touch_path])
+    touch_path = paths.touch_path[converting]
+    channel = paths.touch_channel[converting]
+    # first touch of each (path, channel): np.unique returns first occurrences, which are
+    # the earliest positions because touches are stored in path order
+    _, first = np.unique(touch_path * max(n_channels, 1) + channel, return_index=True)
+    first.sort()
+    path, channel = touch_path[first], channel[first]
+    index = np.arange(len(first))
+    starts = np.ones(len(first), dtype=bool)
+    starts[1:] = path[1:] != path[:-1]
+    touch_order = index - np.maximum.accumulate(np.where(starts, index, 0)) + 1
+    distinct = np.bincount(path, minlength=len(paths.conversions))[path]
+    credit = pd.DataFrame(
+        {
+            "group": paths.group[path],
+            "channel_code": channel,
+            "touch_order": touch_order,
+            "conversions": paths.conversions[path] / distinct,
+            "revenue": paths.revenue[path] / distinct,
+        }
     )
-    exploded["touch_order"] = np.arange(len(row)) - starts + 1
-    exploded["conversions"] = (
-        channel_sequences["conversions"].to_numpy(dtype=float)[row] / sizes[row]
-    )
-    exploded["revenue"] = channel_sequences["revenue"].to_numpy(dtype=float)[row] / sizes[row]
-    return (
-        exploded.groupby([*keys, "channel", "touch_order"], dropna=False, sort=True)[
+    summed = (
+        credit.groupby(["group", "channel_code", "touch_order"], sort=True)[
             ["conversions", "revenue"]
         ]
         .sum()
         .reset_index()
     )
+    names = np.array(paths.channels, dtype=object)
+    summed.insert(
+        1, "channel", pd.Series(names[summed.pop("channel_code").to_numpy()], dtype="str")
+    )
+    return summed
 
 
-def shapley_credit(channel_sequences: pd.DataFrame) -> pd.DataFrame:
-    """Exact Shapley credit per channel (plus any key columns) from channel sequences.
+def shapley_credit(paths: EncodedPaths) -> pd.DataFrame:
+    """Exact Shapley credit per group and channel: ``group, channel, conversions, revenue``."""
+    return sum_over_touch_order(ordered_shapley_credit(paths))
 
-    Same input as :func:`ordered_shapley_credit` (order is ignored); returns the keys plus
-    ``channel, conversions, revenue``.
-    """
-    ordered = ordered_shapley_credit(channel_sequences)
-    keys = [c for c in ordered.columns if c not in ("touch_order", "conversions", "revenue")]
+
+def sum_over_touch_order(ordered: pd.DataFrame) -> pd.DataFrame:
+    """Ordered Shapley credit summed over touch orders: the plain Shapley value."""
     return (
-        ordered.groupby(keys, dropna=False, sort=True)[["conversions", "revenue"]]
+        ordered.groupby(["group", "channel"], sort=True)[["conversions", "revenue"]]
         .sum()
         .reset_index()
     )

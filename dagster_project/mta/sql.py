@@ -1,11 +1,14 @@
 """The SQL that turns touches into the aggregates the attribution models need.
 
-Every heavy step runs in the warehouse; Python only reads the small results (one row
-per week x channel x campaign, per week x Markov transition, per week x channel set).
+Every heavy step runs in the warehouse; Python only reads the small results: one row
+per week x channel x campaign (heuristic credit) and one per week x distinct path
+(:func:`path_codes_sql`), from which numpy computes the Markov transitions and Shapley
+coalitions. :func:`markov_transitions_sql` and :func:`channel_sequences_sql` state the
+same aggregates in SQL (the tests hold the numpy engine to them).
 
 Two relations feed the queries:
 
-* the warehouse tables of contracts.md §5 (:func:`create_journey_touches_from_warehouse`
+* the warehouse tables of contracts.md §5 (:func:`journey_touches_from_warehouse_sql`
   builds journeys out of ``marts.fct_conversion_journeys`` and ``marts.fct_touchpoints``);
 * aggregated paths in ChannelAttribution's format, loaded as one row per touch by
   :mod:`dagster_project.mta.paths`.
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -123,6 +127,13 @@ def journey_touches_from_warehouse_sql(
       its last touch. Recent touches count as non-converting as of this run; a later
       run re-assigns them if they convert.
     * Touches within a journey are ordered by ``touched_at``, then ``touch_id``.
+
+    Cost: one hash join of touches to conversions, one sort of all touches (partitioned
+    by person and conversion, so a converting journey's positions come straight out of
+    it), one sort of the unassigned touches for the running journey start, and one hash
+    aggregate for the non-converting journeys' weeks. Non-converting journeys get
+    positive ``journey_seq`` (the rank of their first touch among the person's
+    unassigned touches), converting ones ``-(conversion number)``.
     """
     journeys = table_name(journeys_table, "journeys table")
     touchpoints = table_name(touchpoints_table, "touchpoints table")
@@ -157,84 +168,75 @@ matched_touches as (
         and {epoch_seconds("t.touched_at")} >= {epoch_seconds("c.converted_at")} - {lookback_seconds}
         and (c.previous_converted_at is null or t.touched_at > c.previous_converted_at)
 ),
-converting_touches as (
+ordered_touches as (
+    -- one sort: a converting journey's touches in order (position 1..n), and each
+    -- person's unassigned touches (conversion_seq NULL) in order, with the time of the
+    -- previous unassigned touch
     select
-        touch_id,
-        person_key,
-        -conversion_seq as journey_seq,
-        cast(date_trunc('week', converted_at) as date) as week_start,
-        cast(1 as double precision) as conversions,
-        cast(net_revenue as double precision) as revenue,
-        cast(0 as double precision) as nulls,
-        touched_at,
-        channel,
-        campaign,
-        ({epoch_seconds("converted_at")} - {epoch_seconds("touched_at")}) / 86400.0 as age_days
+        *,
+        row_number() over journey_touches as position,
+        lag(touched_at) over journey_touches as previous_touched_at
     from matched_touches
-    where converted_at is not null
-),
-unassigned_touches as (
-    select
-        touch_id,
-        person_key,
-        touched_at,
-        channel,
-        campaign,
-        case
-            when lag(touched_at) over person_touches is null then 1
-            when {epoch_seconds("touched_at")}
-                - {epoch_seconds("lag(touched_at) over person_touches")} > {lookback_seconds} then 1
-            else 0
-        end as starts_journey
-    from matched_touches
-    where converted_at is null
-    window person_touches as (partition by person_key order by touched_at, touch_id)
+    window journey_touches as (partition by person_key, conversion_seq order by touched_at, touch_id)
 ),
 null_touches as (
+    -- a non-converting journey is numbered by the rank of its first touch among the
+    -- person's unassigned touches; positions restart at 1
     select
-        touch_id,
         person_key,
-        sum(starts_journey) over (
-            partition by person_key order by touched_at, touch_id rows unbounded preceding
-        ) as journey_seq,
+        journey_start as journey_seq,
+        position - journey_start + 1 as position,
         touched_at,
         channel,
         campaign
-    from unassigned_touches
+    from (
+        select
+            *,
+            max(
+                case
+                    when previous_touched_at is null then position
+                    when {epoch_seconds("touched_at")} - {epoch_seconds("previous_touched_at")}
+                        > {lookback_seconds} then position
+                end
+            ) over (partition by person_key order by position rows unbounded preceding)
+                as journey_start
+        from ordered_touches
+        where conversion_seq is null
+    ) as starts
 ),
-non_converting_touches as (
-    select
-        touch_id,
-        person_key,
-        journey_seq,
-        cast(date_trunc('week', max(touched_at) over (partition by person_key, journey_seq)) as date)
-            as week_start,
-        cast(0 as double precision) as conversions,
-        cast(0 as double precision) as revenue,
-        cast(1 as double precision) as nulls,
-        touched_at,
-        channel,
-        campaign,
-        cast(null as double precision) as age_days
+null_journey_weeks as (
+    select person_key, journey_seq, cast(date_trunc('week', max(touched_at)) as date) as week_start
     from null_touches
-),
-all_touches as (
-    select * from converting_touches
-    union all
-    select * from non_converting_touches
+    group by person_key, journey_seq
 )
 select
     person_key,
-    journey_seq,
-    week_start,
-    conversions,
-    revenue,
-    nulls,
-    row_number() over (partition by person_key, journey_seq order by touched_at, touch_id) as position,
+    -conversion_seq as journey_seq,
+    cast(date_trunc('week', converted_at) as date) as week_start,
+    cast(1 as double precision) as conversions,
+    cast(net_revenue as double precision) as revenue,
+    cast(0 as double precision) as nulls,
+    position,
     channel,
     campaign,
-    age_days
-from all_touches
+    ({epoch_seconds("converted_at")} - {epoch_seconds("touched_at")}) / 86400.0 as age_days
+from ordered_touches
+where conversion_seq is not null
+union all
+select
+    n.person_key,
+    n.journey_seq,
+    w.week_start,
+    cast(0 as double precision) as conversions,
+    cast(0 as double precision) as revenue,
+    cast(1 as double precision) as nulls,
+    n.position,
+    n.channel,
+    n.campaign,
+    cast(null as double precision) as age_days
+from null_touches as n
+join null_journey_weeks as w
+    on w.person_key is not distinct from n.person_key and w.journey_seq = n.journey_seq
 """
 
 
@@ -435,20 +437,89 @@ group by week_start, channel_sequence
 """
 
 
-def aggregated_paths_sql(touches: str, by_week: bool) -> str:
+PATH_CODE_LIMIT = 2**53
+"""Path codes stay below this, so the database's ``power`` (a double) and the BIGINT sums
+are exact."""
+
+
+def path_code_capacity(n_channels: int) -> int:
+    """The most touches a path code holds: the largest ``n`` with ``(C + 1)^n <= 2^53``
+    for ``C`` channels (16 touches for 8 channels)."""
+    base = n_channels + 1
+    touches = 0
+    while base ** (touches + 1) <= PATH_CODE_LIMIT:
+        touches += 1
+    return touches
+
+
+def path_codes_sql(touches: str, by_week: bool, channels: Sequence[str], max_touches: int) -> str:
+    """Journeys of at most ``max_touches`` touches grouped by path code: aggregated paths
+    without building a string per journey.
+
+    With channel ``channels[k]`` coded ``k + 1`` and ``B = len(channels) + 1``, a journey's
+    path code is ``sum over touches of code(channel) * B^(position - 1)``: the path's
+    channels as the digits of a base-``B`` number, first touch least significant, no zero
+    digit (so the length is implied). Summing integers per journey is a plain hash
+    aggregate, several times cheaper than an ordered ``string_agg`` per journey;
+    :func:`dagster_project.mta.paths.encode_path_codes` turns the few distinct codes back
+    into channels. Needs ``position`` to run 1..n within a journey; ``max_touches`` must
+    not exceed :func:`path_code_capacity` (longer journeys: :func:`aggregated_paths_sql`
+    with ``longer_than=max_touches``).
+
+    Columns ``[week_start,] path_code, conversions, revenue, nulls``.
+    """
+    base = len(channels) + 1
+    if not 0 < max_touches <= path_code_capacity(len(channels)):
+        raise ValueError(
+            f"max_touches must be 1..{path_code_capacity(len(channels))} for {len(channels)} channels"
+        )
+    codes = ", ".join(f"({sql_text(channel)}, {k + 1})" for k, channel in enumerate(channels))
+    place_values = " ".join(f"when {p} then {base ** (p - 1)}" for p in range(1, max_touches + 1))
+    week = "week_start, " if by_week else ""
+    return f"""
+with channel_codes (channel, code) as (values {codes}),
+journeys as (
+    select
+        t.week_start,
+        sum(cast(k.code as bigint) * (case t.position {place_values} else 0 end)) as path_code,
+        max(t.position) as touches,
+        max(t.conversions) as conversions,
+        max(t.revenue) as revenue,
+        max(t.nulls) as nulls
+    from {touches} as t
+    join channel_codes as k on k.channel = t.channel
+    group by t.week_start, t.person_key, t.journey_seq
+)
+select {week}cast(path_code as bigint) as path_code, sum(conversions) as conversions, sum(revenue) as revenue, sum(nulls) as nulls
+from journeys
+where touches <= {int(max_touches)}
+group by {week}path_code
+"""
+
+
+def aggregated_paths_sql(touches: str, by_week: bool, longer_than: int = 0) -> str:
     """Journeys grouped by path: ChannelAttribution's aggregated-path table, from SQL.
 
     Columns ``[week_start,] path, conversions, revenue, nulls``; ``path`` joins a
     journey's channels in touch order with ' > ' (repeats kept, as in the input).
+    ``longer_than``: only journeys with more touches than this (those a path code cannot
+    hold, :func:`path_codes_sql`); they are found by a touch at a position beyond it, so
+    the ordered ``string_agg`` runs on them alone.
     """
     week = "week_start, " if by_week else ""
+    if longer_than > 0:
+        source = f"""{touches} as t
+    join (select distinct person_key, journey_seq from {touches} where position > {int(longer_than)})
+        as l on l.person_key is not distinct from t.person_key and l.journey_seq = t.journey_seq"""
+    else:
+        source = f"{touches} as t"
     return f"""
 with journeys as (
-    select week_start,
-           string_agg(channel, {sql_text(PATH_SEPARATOR)} order by position) as path,
-           max(conversions) as conversions, max(revenue) as revenue, max(nulls) as nulls
-    from {touches}
-    group by week_start, person_key, journey_seq
+    select t.week_start,
+           string_agg(t.channel, {sql_text(PATH_SEPARATOR)} order by t.position) as path,
+           max(t.conversions) as conversions, max(t.revenue) as revenue, max(t.nulls) as nulls
+    from {source}
+    group by t.week_start, t.person_key, t.journey_seq
 )
 select {week}path, sum(conversions) as conversions, sum(revenue) as revenue, sum(nulls) as nulls
 from journeys

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -70,7 +71,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return decode_content(b"".join(chunks), request.headers.get("content-encoding"), limit)
 
 
-def _landing_is_writable(folders: list) -> list[str]:
+def _unwritable_landing_folders(folders: list) -> list[str]:
     """Names of landing folders where a file cannot be created right now."""
     failing = []
     for folder in folders:
@@ -109,6 +110,10 @@ def create_app(settings: ReceiverSettings) -> Starlette:
                 folder, rotate_bytes=settings.rotate_bytes, rotate_seconds=settings.rotate_seconds
             )
         rotator = asyncio.create_task(rotate_periodically())
+        # Everything allocated so far (stripe, starlette, uvicorn: ~40k objects) lives
+        # forever; exempting it from the cyclic GC keeps full collections from pausing
+        # the event loop for milliseconds, which shows in p99 latency.
+        gc.freeze()
         log.info(
             "receiver started",
             extra={
@@ -194,7 +199,7 @@ def create_app(settings: ReceiverSettings) -> Starlette:
         return segment
 
     async def healthz(request: Request) -> Response:
-        failing = await run_in_threadpool(_landing_is_writable, list(folders.values()))
+        failing = await run_in_threadpool(_unwritable_landing_folders, list(folders.values()))
         status = 503 if failing else 200
         return JSONResponse(
             {

@@ -34,7 +34,7 @@ class Scale:
 
 
 SCALES = {
-    "small": Scale("small", n_geos=16, orders_per_day=5.0, people=60_000, pages_per_visit=1.0),
+    "small": Scale("small", n_geos=16, orders_per_day=10.0, people=60_000, pages_per_visit=1.0),
     "demo": Scale("demo", n_geos=40, orders_per_day=25.0, people=250_000, pages_per_visit=2.0),
     "full": Scale("full", n_geos=40, orders_per_day=80.0, people=1_000_000, pages_per_visit=2.5),
 }

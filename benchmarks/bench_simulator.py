@@ -1,0 +1,49 @@
+"""Simulator benchmark: time to write a world at each scale (target: `full` < 60 s on 2 cores).
+
+Run: ``.venv/bin/python benchmarks/bench_simulator.py [--scales small,demo,full]``
+Writes benchmarks/results/simulator.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import Timer, write_result  # noqa: E402
+from dagster_project.simulator import simulate_world  # noqa: E402
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scales", default="small,demo,full")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    runs = []
+    for scale in args.scales.split(","):
+        out = Path(tempfile.mkdtemp(prefix=f"bench_sim_{scale}_"))
+        try:
+            with Timer() as t:
+                summary = simulate_world(out, scale=scale, seed=args.seed, progress=True)
+            runs.append({
+                "scale": scale, "seconds": round(t.seconds, 2), "orders": summary.orders, "people": summary.people,
+                "tracking_events": summary.events, "stripe_deliveries": summary.stripe_deliveries,
+                "landing_bytes": du(out / "landing"),
+            })  # fmt: skip
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_result("simulator", {"runs": runs, "peak_rss_mib": round(peak), "target": "full < 60 s"})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Mix model: the Bayesian MMM and the budget plan (group ``mix_model``).
+
+One fit per run on ``marts.mmm_weekly_input`` (national by default; ``mmm.yaml``), and,
+when geo experiments have been analysed, a second fit calibrated with their lift tests
+(``add_lift_test_measurements``). Each fit passes a diagnostics gate before its tables
+are published in one transaction; a refused fit records its diagnostics row
+(``published = false``) and the previous published run stays the one everybody reads.
+The warehouse connection is released while sampling.
+"""
+
+import json
+import os
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.assets import WAREHOUSE_POOL, table_key
+from dagster_project.paths import artifacts_dir
+from dagster_project.warehouse import publish_run, read_table, table_exists
+
+MMM_TABLES = [
+    "measurement.mmm_channel_summary",
+    "measurement.mmm_weekly_contributions",
+    "measurement.mmm_response_curves",
+    "measurement.mmm_diagnostics",
+]
+BUDGET_TABLE = "measurement.budget_plan"
+
+
+class MMMAssetConfig(dg.Config):
+    config_path: str = ""  # alternative mmm.yaml; default: $TRIANGULATE_MMM_CONFIG or the project's
+    calibrate: bool = True  # also fit a calibrated model when experiment results exist
+
+
+def mmm_config(path: str = ""):
+    from dagster_project.mmm import load_config
+
+    chosen = path or os.environ.get("TRIANGULATE_MMM_CONFIG", "")
+    return load_config(chosen or None)
+
+
+def lift_tests_from_experiments(conn, channels: list[str]) -> pd.DataFrame | None:
+    """pymc-marketing lift-test rows from the synthetic-control results of every tested channel.
+
+    ``x`` is the channel's national spend per week before the test (national model).
+    """
+    from dagster_project.geo.calibration import lift_test_rows, window_change
+
+    if not table_exists(conn, "measurement.geo_experiment_results"):
+        return None
+    results = read_table(conn, "measurement.geo_experiment_results")
+    results = results[(results["method"] == "synthetic_control") & results["channel"].isin(channels)]
+    if results.empty:
+        return None
+    spend = conn.execute("select date, geo, channel, spend from marts.fct_daily_channel_spend").df()
+    geos = sorted(spend["geo"].unique())
+    rows = []
+    for _, result in results.iterrows():
+        start, end = pd.Timestamp(result["start"]).date(), pd.Timestamp(result["end"]).date()
+        national = window_change(spend, "spend", geos, start, end, channel=result["channel"])
+        rows.append(lift_test_rows(result, national.baseline_per_day))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _fit_and_publish(context, warehouse: DuckDBResource, weekly: pd.DataFrame, config, run_id: str, lift_tests):
+    from dagster_project.mmm import run_mmm
+
+    run = run_mmm(weekly, config, run_id, artifacts_dir(), lift_tests, budget=False, source="marts.mmm_weekly_input")
+    with warehouse.get_connection() as conn:
+        if run.gate.passed:
+            publish_run(conn, run_id, run.tables)
+        else:
+            publish_run(conn, run_id, {"measurement.mmm_diagnostics": run.diagnostics})
+    context.log.info(f"MMM run {run_id}: gate {'passed' if run.gate.passed else 'FAILED'}: {run.gate.describe()}")
+    return run
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            table_key(t), kinds={"pymc", "duckdb"}, owners=["team:marketing-science"],
+            deps=[table_key("marts.mmm_weekly_input"), table_key("measurement.geo_experiment_results")],
+            description=desc,
+        )  # fmt: skip
+        for t, desc in zip(
+            MMM_TABLES,
+            [
+                "MMM per run x channel: spend, contribution and ROAS with 94% HDI, marginal ROAS (USD).",
+                "MMM per run x week x component (channels, baseline, trend, seasonality, controls), USD.",
+                "MMM per run x channel x weekly spend level: steady-state response with 94% HDI, USD.",
+                "MMM per run: R-hat, bulk ESS, divergences, in-sample and holdout MAPE, published flag.",
+            ],
+            strict=True,
+        )
+    ],
+    group_name="mix_model",
+    pool=WAREHOUSE_POOL,
+)
+def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse: DuckDBResource):
+    cfg = mmm_config(config.config_path)
+    with warehouse.get_connection() as conn:
+        weekly = read_table(conn, "marts.mmm_weekly_input")
+        lift_tests = lift_tests_from_experiments(conn, list(cfg.channels)) if config.calibrate else None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    base_id = f"{stamp}-{context.run_id[:8]}"
+    base = _fit_and_publish(context, warehouse, weekly, cfg, base_id, None)
+    if not base.gate.passed:
+        raise dg.Failure(
+            description=f"MMM run {base_id} refused by the diagnostics gate; the previous published run stays. "
+            f"{base.gate.describe()} Fix: more draws/tuning in mmm.yaml, or check the input mart.",
+            metadata={"diagnostics": dg.MetadataValue.md(base.diagnostics.to_markdown(index=False))},
+        )
+    runs = [base]
+    if lift_tests is not None and len(lift_tests):
+        calibrated = _fit_and_publish(context, warehouse, weekly, cfg, f"{base_id}-calibrated", lift_tests)
+        runs.append(calibrated)
+        if not calibrated.gate.passed:
+            context.log.warning(f"calibrated MMM refused by the gate; the uncalibrated run {base_id} is published")
+    latest = runs[-1] if runs[-1].gate.passed else base
+    summary = latest.tables["measurement.mmm_channel_summary"]
+    shown = ["channel", "spend", "contribution", "roas", "roas_hdi_low", "roas_hdi_high", "mroas"]
+    diagnostics = pd.concat([r.diagnostics for r in runs], ignore_index=True)
+    for table in MMM_TABLES:
+        meta = {"run_id": latest.run_id}
+        if table.endswith("channel_summary"):
+            meta["roas"] = dg.MetadataValue.md(summary[shown].round(2).to_markdown(index=False))
+        if table.endswith("diagnostics"):
+            meta["diagnostics"] = dg.MetadataValue.md(diagnostics.to_markdown(index=False))
+            if lift_tests is not None:
+                meta["lift_tests"] = dg.MetadataValue.md(lift_tests.round(2).to_markdown(index=False))
+        yield dg.MaterializeResult(asset_key=table_key(table), metadata=meta)
+
+
+@dg.asset(
+    key=table_key(BUDGET_TABLE),
+    deps=[table_key("measurement.mmm_diagnostics")],
+    group_name="mix_model",
+    kinds={"pymc", "duckdb"},
+    pool=WAREHOUSE_POOL,
+    owners=["team:marketing-science"],
+    description="Budget plan of the latest published MMM run for the next period (mmm.yaml budget: horizon, "
+    "bounds +/-30%) at the current total budget: current and recommended spend (USD over the horizon), expected "
+    "contribution change with its 94% HDI.",
+)
+def budget_plan(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    from dagster_project.assets.triangulation import latest_published_mmm_run
+    from dagster_project.mmm import load_fitted
+    from dagster_project.mmm.outputs import budget_plan as plan_budget
+
+    with warehouse.get_connection() as conn:
+        run_id = latest_published_mmm_run(conn)
+    if run_id is None:
+        raise dg.Failure("no published MMM run: materialize measurement/mmm_* first")
+    fitted = load_fitted(artifacts_dir() / "mmm" / run_id)
+    plan = plan_budget(fitted, run_id)
+    with warehouse.get_connection() as conn:
+        publish_run(conn, run_id, {BUDGET_TABLE: plan})
+    shown = [c for c in ("channel", "current_spend", "recommended_spend", "expected_contribution_change") if c in plan]
+    return dg.MaterializeResult(
+        metadata={
+            "run_id": run_id,
+            "dagster/row_count": len(plan),
+            "plan": dg.MetadataValue.md(plan[shown].round(0).to_markdown(index=False)),
+            "model_dir": json.dumps(str(artifacts_dir() / "mmm" / run_id)),
+        }
+    )

@@ -1,0 +1,38 @@
+"""Reporting: one self-contained HTML report per run (group ``reporting``)."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.assets import WAREHOUSE_POOL, table_key
+from dagster_project.paths import artifacts_dir
+
+REPORT_INPUTS = [
+    "marts.fct_weekly_channel_spend",
+    "marts.fct_weekly_revenue",
+    "measurement.mta_channel_credit",
+    "measurement.mmm_channel_summary",
+    "measurement.budget_plan",
+    "measurement.geo_experiment_results",
+    "measurement.triangulation",
+]
+
+
+@dg.asset(
+    key=dg.AssetKey(["reports", "measurement_report"]),
+    deps=[table_key(t) for t in REPORT_INPUTS],
+    group_name="reporting",
+    kinds={"html"},
+    pool=WAREHOUSE_POOL,
+    owners=["team:marketing-analytics"],
+    description="Self-contained HTML report under artifacts/reports/: spend and revenue, contributions, ROAS "
+    "with HDI, response curves, MTA vs MMM vs experiments with decisions, budget plan, data quality, "
+    "diagnostics. latest.html is the newest.",
+)
+def measurement_report(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    from dagster_project.report import build_report_from_warehouse
+
+    with warehouse.get_connection() as conn:
+        path = build_report_from_warehouse(conn, artifacts_dir() / "reports", run_id=context.run_id[:8])
+    return dg.MaterializeResult(
+        metadata={"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size}
+    )

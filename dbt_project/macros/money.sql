@@ -1,0 +1,17 @@
+{#-
+    Money helpers. Payment providers send integer minor units (cents); marts hold money in
+    major units of the reporting currency as numeric(28, 6).
+-#}
+
+{#- Minor units per major unit of an ISO 4217 currency (1 for zero-decimal currencies). -#}
+{% macro minor_units_per_major(currency_expr) -%}
+    case when upper({{ currency_expr }}) in (
+        'BIF', 'CLP', 'DJF', 'GNF', 'JPY', 'KMF', 'KRW', 'MGA', 'PYG', 'RWF', 'UGX', 'VND', 'VUV', 'XAF', 'XOF', 'XPF'
+    ) then 1 when upper({{ currency_expr }}) in ('BHD', 'JOD', 'KWD', 'OMR', 'TND') then 1000 else 100 end
+{%- endmacro %}
+
+{#- The column type of money in marts. -#}
+{% macro money_type() -%}numeric(28, 6){%- endmacro %}
+
+{#- Cast to the mart money type. -#}
+{% macro to_money(expr) -%}cast({{ expr }} as {{ triangulate.money_type() }}){%- endmacro %}

@@ -1,0 +1,357 @@
+"""The self-contained HTML report: sections, embedded plots, numbers, missing inputs.
+
+The report is parsed with ``html.parser``; no browser is needed here (the browser test
+that screenshots the report lives with the Dagster end-to-end tests).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from dagster_project.report import (
+    build_report,
+    build_report_from_warehouse,
+    latest_published_run,
+    load_report_tables,
+    report_file_name,
+)
+from dagster_project.report.example import EXAMPLE_CHANNELS, SHOWN_RUN, example_tables
+from dagster_project.report.format import fmt_compact, fmt_fraction_pct, fmt_money, fmt_ratio
+from dagster_project.report.plots import channel_colors
+from dagster_project.report.sections import plan_horizon_weeks, weekly_plan_spend
+from dagster_project.warehouse import replace_tables
+
+EXPECTED_SECTIONS = (
+    "summary",
+    "spend-revenue",
+    "contributions",
+    "roas",
+    "response-curves",
+    "triangulation",
+    "budget-plan",
+    "experiments",
+    "data-quality",
+    "diagnostics",
+)
+SECTIONS_WITH_PLOTS = (
+    "spend-revenue",
+    "contributions",
+    "roas",
+    "response-curves",
+    "triangulation",
+    "budget-plan",
+)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+GENERATED_AT = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+
+
+class ReportPage(HTMLParser):
+    """Sections by id with their text and images, plus every URL-bearing attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.section_text: dict[str, list[str]] = {}
+        self.section_images: dict[str, list[str]] = {}
+        self.urls: list[str] = []
+        self.tags: set[str] = set()
+        self._current: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        attributes = dict(attrs)
+        if tag == "section" and attributes.get("id"):
+            self._current = attributes["id"]
+            self.section_text.setdefault(self._current, [])
+            self.section_images.setdefault(self._current, [])
+        for name in ("src", "href", "srcset", "action", "poster"):
+            if attributes.get(name):
+                self.urls.append(attributes[name] or "")
+        if tag == "img" and self._current is not None:
+            self.section_images[self._current].append(attributes.get("src") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "section":
+            self._current = None
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self.section_text[self._current].append(data)
+
+    def text(self, section: str) -> str:
+        return " ".join(" ".join(self.section_text[section]).split())
+
+
+def parse(path: Path) -> ReportPage:
+    page = ReportPage()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def decode_png(src: str) -> tuple[bytes, int, int]:
+    """The PNG bytes of a data URI and the image's width and height from its IHDR chunk."""
+    prefix = "data:image/png;base64,"
+    assert src.startswith(prefix), src[:60]
+    png = base64.b64decode(src[len(prefix) :], validate=True)
+    assert png[:8] == PNG_SIGNATURE
+    assert png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    return png, width, height
+
+
+@pytest.fixture(scope="module")
+def tables() -> dict[str, pd.DataFrame]:
+    return example_tables()
+
+
+@pytest.fixture(scope="module")
+def full_report(tables, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reports")
+    return build_report(tables, out, run_id="run-42", generated_at=GENERATED_AT)
+
+
+def test_every_section_is_present_and_every_plot_is_an_embedded_png(full_report: Path) -> None:
+    page = parse(full_report)
+    assert list(page.section_text) == list(EXPECTED_SECTIONS)
+    for section in SECTIONS_WITH_PLOTS:
+        assert page.section_images[section], f"section {section} has no plot"
+        for src in page.section_images[section]:
+            png, width, height = decode_png(src)
+            assert len(png) > 10_000, f"{section}: PNG of {len(png)} bytes is suspiciously small"
+            assert width >= 600 and height >= 150, (section, width, height)
+    assert "not available yet" not in full_report.read_text(encoding="utf-8")
+
+
+def test_report_is_self_contained(full_report: Path) -> None:
+    html = full_report.read_text(encoding="utf-8")
+    page = parse(full_report)
+    assert "http://" not in html and "https://" not in html
+    assert "//" not in "".join(u for u in page.urls if not u.startswith("data:"))
+    assert all(u.startswith(("data:image/png;base64,", "#")) for u in page.urls), page.urls
+    assert not page.tags & {"script", "link", "iframe", "object", "embed"}
+    assert "<style>" in html
+
+
+def test_numbers_and_decisions_from_the_tables_appear(full_report: Path, tables) -> None:
+    page = parse(full_report)
+    triangulation = tables["measurement.triangulation"]
+    text = page.text("triangulation")
+    for decision, reason in zip(triangulation["decision"], triangulation["reason"], strict=True):
+        assert decision in text and reason in text
+
+    spend = tables["marts.fct_weekly_channel_spend"].groupby("channel")["spend"].sum()
+    for channel in EXAMPLE_CHANNELS:
+        assert f"{spend[channel]:,.0f}" in page.text("spend-revenue"), channel
+
+    plan = tables["measurement.budget_plan"]
+    shown_plan = plan[plan["run_id"] == SHOWN_RUN].set_index("channel")
+    for channel in EXAMPLE_CHANNELS:
+        assert f"{shown_plan.at[channel, 'recommended_spend']:,.0f}" in page.text("budget-plan")
+
+    experiments = tables["measurement.geo_experiment_results"]
+    for iroas in experiments["iroas"]:
+        assert f"{iroas:.2f}" in page.text("experiments")
+
+    net = tables["marts.fct_weekly_revenue"]["net_revenue"].sum()
+    total_spend = spend.sum()
+    summary = page.text("summary")
+    assert f"{net / total_spend:.2f}" in summary  # blended ROAS
+    assert SHOWN_RUN in summary
+    assert "run-42" in full_report.read_text(encoding="utf-8")
+
+
+def test_the_latest_published_mmm_run_is_shown(full_report: Path, tables) -> None:
+    page = parse(full_report)
+    summary = tables["measurement.mmm_channel_summary"].set_index(["run_id", "channel"])
+    roas_text = page.text("roas")
+    assert f"MMM run {SHOWN_RUN}" in roas_text
+    for channel in EXAMPLE_CHANNELS:
+        shown = f"{summary.at[(SHOWN_RUN, channel), 'contribution']:,.0f}"
+        assert shown in roas_text
+        for other in ("mmm-a", "mmm-c"):  # older published; newer but failed its gates
+            assert f"{summary.at[(other, channel), 'contribution']:,.0f}" not in roas_text
+    assert f"{SHOWN_RUN} (shown)" in page.text("diagnostics")
+    assert "mmm-c (shown)" not in page.text("diagnostics")
+
+
+def test_latest_published_run_goes_by_fit_time_not_by_name() -> None:
+    diagnostics = pd.DataFrame(
+        {
+            "run_id": ["zeta", "alpha", "omega"],
+            "fitted_at": pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01"]),
+            "published": [True, True, False],
+        }
+    )
+    assert latest_published_run(diagnostics).run_id == "alpha"
+    none = latest_published_run(diagnostics.assign(published=False))
+    assert none.run_id is None and "no published MMM run yet" in none.why_none
+    assert "omega" in none.why_none
+
+
+def test_missing_tables_say_which_asset_to_materialize(tmp_path: Path) -> None:
+    path = build_report({}, tmp_path, run_id="empty")
+    page = parse(path)
+    assert list(page.section_text) == list(EXPECTED_SECTIONS)
+    assert not any(page.section_images.values())
+    assert "not available yet: materialize marts/fct_weekly_channel_spend" in page.text(
+        "spend-revenue"
+    )
+    assert "not available yet: materialize measurement/mmm_diagnostics" in page.text("roas")
+    assert "not available yet: materialize measurement/triangulation" in page.text("triangulation")
+    assert "not available yet: materialize measurement/geo_experiment_results" in page.text(
+        "experiments"
+    )
+    assert "not available yet: materialize measurement/data_quality" in page.text("data-quality")
+
+
+def test_partial_warehouse_shows_what_it_has(tables, tmp_path: Path) -> None:
+    partial = {
+        name: tables[name]
+        for name in (
+            "marts.fct_weekly_channel_spend",
+            "marts.fct_weekly_revenue",
+            "measurement.mmm_diagnostics",
+            "measurement.mmm_channel_summary",
+        )
+    }
+    page = parse(build_report(partial, tmp_path, run_id="partial"))
+    assert page.section_images["spend-revenue"] and page.section_images["roas"]
+    assert not page.section_images["response-curves"]
+    assert "not available yet: materialize measurement/mmm_response_curves" in page.text(
+        "response-curves"
+    )
+    assert "not available yet: materialize measurement/budget_plan" in page.text("budget-plan")
+
+
+def test_no_published_run_means_no_mmm_numbers(tables, tmp_path: Path) -> None:
+    unpublished = dict(tables)
+    unpublished["measurement.mmm_diagnostics"] = tables["measurement.mmm_diagnostics"].assign(
+        published=False
+    )
+    page = parse(build_report(unpublished, tmp_path, run_id="x"))
+    for section in ("contributions", "roas", "response-curves", "budget-plan"):
+        assert "no published MMM run yet" in page.text(section), section
+        assert not page.section_images[section], section
+
+
+def test_budget_plan_marks_on_the_curves_are_weekly_spend() -> None:
+    plan = pd.DataFrame(
+        {
+            "channel": ["a", "b"],
+            "current_spend": [1_300.0, 2_600.0],
+            "recommended_spend": [2_600.0, 1_300.0],
+            "horizon_weeks": [13, 13],
+        }
+    )
+    assert plan_horizon_weeks(plan, default=4) == (13, True)
+    assert plan_horizon_weeks(plan.drop(columns="horizon_weeks"), default=4) == (4, False)
+    weekly = weekly_plan_spend(plan, 13)
+    assert weekly.loc["a"].tolist() == [100.0, 200.0]
+    assert weekly.loc["b"].tolist() == [200.0, 100.0]
+    with pytest.raises(ValueError, match="horizon_weeks"):
+        plan_horizon_weeks(plan.assign(horizon_weeks=[13, 26]), default=4)
+
+
+def test_response_curve_section_states_its_units(full_report: Path) -> None:
+    text = parse(full_report).text("response-curves")
+    assert "USD/week" in text and "divided by 13" in text
+
+
+def test_bad_input_names_the_table_and_column(tables, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"measurement\.triangulaton"):
+        build_report(
+            {"measurement.triangulaton": tables["measurement.triangulation"]}, tmp_path, run_id="r"
+        )
+    broken = tables["measurement.triangulation"].drop(columns="decision")
+    with pytest.raises(ValueError, match=r"measurement\.triangulation lacks column\(s\) decision"):
+        build_report({"measurement.triangulation": broken}, tmp_path, run_id="r")
+
+
+def test_text_from_the_warehouse_is_escaped(tables, tmp_path: Path) -> None:
+    hostile = tables["measurement.triangulation"].copy()
+    hostile.loc[0, "reason"] = "<script>alert(1)</script> & more"
+    path = build_report({"measurement.triangulation": hostile}, tmp_path, run_id="r")
+    html = path.read_text(encoding="utf-8")
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
+
+
+def test_latest_html_is_the_newest_report(tables, tmp_path: Path) -> None:
+    first = build_report({}, tmp_path, run_id="first")
+    second = build_report(
+        {"measurement.triangulation": tables["measurement.triangulation"]},
+        tmp_path,
+        run_id="second",
+    )
+    assert first.name == "report_first.html" and second.name == "report_second.html"
+    assert first.exists()
+    assert (tmp_path / "latest.html").read_bytes() == second.read_bytes()
+    assert first.read_bytes() != second.read_bytes()
+    assert not list(tmp_path.glob(".*tmp"))
+    assert report_file_name("2026-11-23 run/7") == "report_2026-11-23_run_7.html"
+
+
+def test_load_report_tables_from_duckdb(tables, tmp_path: Path) -> None:
+    conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    try:
+        present = ("marts.fct_weekly_channel_spend", "measurement.triangulation")
+        replace_tables(conn, {name: tables[name] for name in present})
+        loaded = load_report_tables(conn)
+        assert len(loaded["marts.fct_weekly_channel_spend"]) == len(
+            tables["marts.fct_weekly_channel_spend"]
+        )
+        assert loaded["measurement.budget_plan"].empty
+        path = build_report_from_warehouse(conn, tmp_path / "reports", "wh-1")
+    finally:
+        conn.close()
+    page = parse(path)
+    assert page.section_images["spend-revenue"] and page.section_images["triangulation"]
+    assert "not available yet: materialize marts/fct_weekly_revenue" in page.text("summary")
+
+
+def test_channel_colours_are_stable_and_distinct() -> None:
+    colors = channel_colors(["tv", "meta", "podcast", "meta"])
+    assert colors == channel_colors(["podcast", "tv", "meta"])
+    assert len(set(colors.values())) == 3
+    with_organic = channel_colors(["tv", "meta", "podcast"], others=["direct", "organic", "tv"])
+    assert {c: with_organic[c] for c in colors} == colors  # paid channels keep their colours
+    assert len(set(with_organic.values())) == 5
+
+
+def test_a_channel_has_one_colour_in_every_table(full_report: Path) -> None:
+    html = full_report.read_text(encoding="utf-8")
+    rules = re.findall(
+        r"td\.channel-cell\.ch-([a-z0-9-]+) \{ border-left: 5px solid (#[0-9a-f]{6})", html
+    )
+    colors = dict(rules)
+    assert len(rules) == len(colors) == len(EXAMPLE_CHANNELS)
+    assert len(set(colors.values())) == len(EXAMPLE_CHANNELS)
+    for channel in EXAMPLE_CHANNELS:
+        assert f'class="channel-cell ch-{channel.replace("_", "-")}"' in html
+
+
+@pytest.mark.parametrize(
+    ("value", "formatter", "expected"),
+    [
+        (1_234_567.8, fmt_money, "1,234,568"),
+        (-0.3, fmt_money, "0"),
+        (np.nan, fmt_money, "n/a"),
+        (1_234_567, fmt_compact, "1.23M"),
+        (45_600, fmt_compact, "45.6K"),
+        (0.1234, fmt_fraction_pct, "12.3 %"),
+        (-0.0001, fmt_fraction_pct, "0.0 %"),
+        (2.345, fmt_ratio, "2.35"),
+        (None, fmt_ratio, "n/a"),
+    ],
+)
+def test_number_formats(value, formatter, expected) -> None:
+    assert formatter(value) == expected
