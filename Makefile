@@ -1,5 +1,5 @@
 # The README's commands. `make demo` and `make test` install everything they need.
-.PHONY: setup demo test test-fast ui lint bench clean
+.PHONY: setup demo test test-fast ui lint clean bench bench-simulator bench-ingest bench-receiver bench-dbt bench-mta bench-mmm bench-geo bench-quality
 
 export TRIANGULATE_HOME ?= $(CURDIR)/data
 VENV := .venv/bin
@@ -25,6 +25,25 @@ ui: setup
 
 lint: setup
 	$(VENV)/ruff check . && $(VENV)/ruff format --check .
+
+# Benchmarks: each writes benchmarks/results/<name>.json (summary: docs/benchmarks.md).
+bench-simulator: setup
+	$(VENV)/python benchmarks/bench_simulator.py
+bench-ingest: setup
+	$(VENV)/python benchmarks/bench_ingest.py --scale full
+bench-receiver: setup
+	$(VENV)/python benchmarks/bench_receiver.py
+bench-dbt: setup
+	$(VENV)/python benchmarks/bench_dbt.py --scale full
+bench-mta: setup
+	$(VENV)/python benchmarks/bench_mta.py
+bench-mmm: setup
+	$(VENV)/python benchmarks/bench_mmm.py
+bench-geo: setup
+	$(VENV)/python benchmarks/bench_geo.py
+bench-quality: setup
+	$(VENV)/python benchmarks/bench_quality.py
+bench: bench-simulator bench-ingest bench-receiver bench-dbt bench-mta bench-mmm bench-geo bench-quality
 
 clean:
 	rm -rf .venv .tools dbt_project/target

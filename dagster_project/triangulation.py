@@ -106,11 +106,12 @@ def decide_channel(
     mta_used = mta_roas * mta_calibration_factor if calibrated else mta_roas
     mta_name = "calibrated MTA ROAS" if calibrated else "MTA ROAS"
     floor = mta_share * target_roas
-    gap = (
-        causal / mta_roas
-        if _finite(causal) and _finite(mta_roas) and mta_roas > 0
-        else float("nan")
-    )
+    if _finite(causal) and _finite(mta_roas) and mta_roas > 0:
+        gap = causal / mta_roas
+    elif _finite(causal) and causal > 0 and _finite(mta_roas) and mta_roas == 0:
+        gap = float("inf")  # a channel that works but click tracking never credits (tv, podcast)
+    else:
+        gap = float("nan")
     disagreement = roas_disagreement(mta_roas, mmm_roas)
     c, m, t = _fmt(causal), _fmt(mta_used), _fmt(target_roas)
 
@@ -160,7 +161,7 @@ def decide_channel(
             "signal to scale or cut: hold spend."
         )
 
-    if _finite(gap) and gap >= disagreement_factor:
+    if not math.isnan(gap) and gap >= disagreement_factor:
         flag = "mta_under_credits"
     elif _finite(gap) and gap > 0 and gap <= 1 / disagreement_factor:
         flag = "mta_over_credits"
@@ -265,7 +266,11 @@ def triangulation_inputs(
         credit.groupby("channel")["revenue"].sum().rename("mta_revenue").to_frame()
         .join(spend.groupby("channel")["spend"].sum().rename("mta_spend"), how="outer")
     )  # fmt: skip
-    mta["mta_roas"] = np.where(mta["mta_spend"] > 0, mta["mta_revenue"] / mta["mta_spend"], np.nan)
+    # a paid channel that click tracking never credits (tv, podcast) has MTA ROAS 0, not n/a;
+    # channels without spend (direct, organic, email) are not budget lines and are left out
+    mta["mta_revenue"] = mta["mta_revenue"].fillna(0.0)
+    mta = mta[mta["mta_spend"].fillna(0.0) > 0]
+    mta["mta_roas"] = mta["mta_revenue"] / mta["mta_spend"]
 
     summary = mmm_channel_summary
     if "run_id" in summary and len(summary):

@@ -17,6 +17,7 @@ import pytest
 from dagster_project.mta import sql
 from dagster_project.mta.engine import (
     aggregated_paths_from_warehouse,
+    attribute_paths,
     journey_paths,
     journey_touches,
 )
@@ -212,3 +213,24 @@ def test_path_codes_and_long_journey_strings_equal_string_paths(by_week):
         np.testing.assert_allclose(
             got[["conversions", "revenue", "nulls"]], want[["conversions", "revenue", "nulls"]]
         )
+
+
+def test_attribute_paths_with_weeks_fits_each_week_and_sums():
+    paths = random_paths(9)
+    got = attribute_paths(paths).set_index(["model", "channel"]).sort_index()
+    weekly = [
+        attribute_paths(week.drop(columns="week_start")) for _, week in paths.groupby("week_start")
+    ]
+    want = (
+        pd.concat(weekly)
+        .groupby(["model", "channel"])[["conversions", "revenue"]]
+        .sum()
+        .sort_index()
+    )
+    pooled = attribute_paths(paths.drop(columns="week_start")).set_index(["model", "channel"])
+    assert list(got.index) == list(want.index)
+    np.testing.assert_allclose(got[["conversions", "revenue"]], want, atol=1e-9)
+    # Markov fitted per week differs from one chain over all weeks (the test can tell)
+    assert not np.allclose(
+        got.loc["markov_1", "conversions"], pooled.loc["markov_1", "conversions"]
+    )

@@ -162,3 +162,21 @@ def test_inputs_from_warehouse_tables():
     # tv: the experiment (2.5) says it pays, click-based MTA (0.5) under-credits it
     assert table.loc["tv", "decision"] == "scale"
     assert table.loc["tv", "flag"] == "mta_under_credits"
+
+
+def test_a_paid_channel_click_tracking_never_credits_is_flagged_as_under_credited():
+    row = _decide(mta_roas=0.0, mmm_roas=3.0, mmm_mroas=2.5)
+    assert row["flag"] == "mta_under_credits"
+    assert row["decision"] == "test"  # MMM positive, MTA weak: propose an experiment
+
+
+def test_channels_without_spend_are_not_budget_lines_and_uncredited_paid_ones_get_zero():
+    credit = pd.DataFrame(
+        {"model": "last_touch", "week_start": pd.Timestamp("2025-01-06"), "channel": ["direct", "meta"], "revenue": [50.0, 30.0]}
+    )
+    spend = pd.DataFrame({"week_start": pd.Timestamp("2025-01-06"), "channel": ["meta", "tv"], "spend": [10.0, 20.0]})
+    summary = pd.DataFrame({"run_id": "r1", "channel": ["meta", "tv"], "roas": [2.0, 1.5], "mroas": [1.0, 0.8]})
+    inputs = triangulation_inputs(credit, spend, summary).set_index("channel")
+    assert "direct" not in inputs.index
+    assert inputs.loc["tv", "mta_roas"] == 0.0
+    assert inputs.loc["meta", "mta_roas"] == pytest.approx(3.0)

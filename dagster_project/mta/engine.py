@@ -131,7 +131,8 @@ def attribute_paths(
     paths do not have: asking for it is an error.
 
     Every model runs in numpy on the paths encoded once (:func:`encode_paths`), so the
-    cost follows the number of distinct paths.
+    cost follows the number of distinct paths. A ``week_start`` column, when present,
+    fits the path-level models per week (as the warehouse does) and sums the weeks.
     """
     models = tuple(models)
     if "time_decay" in models:
@@ -139,13 +140,18 @@ def attribute_paths(
             "time_decay needs touch times; aggregated paths carry none (use the warehouse tables)"
         )
     chosen = check_models(models, PATH_MODELS)
-    encoded = encode_paths(paths.drop(columns="week_start", errors="ignore"))
+    encoded = encode_paths(paths)
     frames = [
         heuristic_credit(encoded, [m for m in chosen if m in PATH_HEURISTIC_MODELS], direct_channel)
     ]
     channel_level, _ = path_level_credit(encoded, chosen)
     frames.extend(channel_level)
-    credit = pd.concat([f[["model", "channel", "conversions", "revenue"]] for f in frames])
+    credit = (
+        pd.concat([f[["model", "channel", "conversions", "revenue"]] for f in frames])
+        .groupby(["model", "channel"], sort=False)[["conversions", "revenue"]]
+        .sum()
+        .reset_index()
+    )
     return _complete(credit, ["model", "channel"], chosen, encoded.channels)
 
 
