@@ -31,7 +31,12 @@ def machine() -> dict:
 def write_result(name: str, payload: dict) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"{name}.json"
-    doc = {"benchmark": name, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), **payload}
+    doc = {
+        "benchmark": name,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **payload,
+    }
     out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     print(json.dumps(doc, indent=2, default=str))
     return out

@@ -15,11 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import duckdb  # noqa: E402
+import duckdb
 
-from benchmarks._common import Timer, write_result  # noqa: E402
-from dagster_project import ingest  # noqa: E402
-from dagster_project.simulator import simulate_world  # noqa: E402
+from benchmarks._common import Timer, write_result
+from dagster_project import ingest
+from dagster_project.simulator import simulate_world
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import Timer, write_result  # noqa: E402
-from dagster_project.simulator import simulate_world  # noqa: E402
+from benchmarks._common import Timer, write_result
+from dagster_project.simulator import simulate_world
 
 
 def du(path: Path) -> int:

@@ -73,10 +73,15 @@ def report() -> None:
     from dagster_project.warehouse import connect
 
     if not warehouse_path().exists():
-        typer.echo(f"no warehouse at {warehouse_path()}: run `triangulate demo` or `triangulate run` first", err=True)
+        typer.echo(
+            f"no warehouse at {warehouse_path()}: run `triangulate demo` or `triangulate run` first",
+            err=True,
+        )
         raise typer.Exit(code=1)
     with connect(read_only=True) as conn:
-        path = build_report_from_warehouse(conn, artifacts_dir() / "reports", run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S"))
+        path = build_report_from_warehouse(
+            conn, artifacts_dir() / "reports", run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        )
     typer.echo(f"report written: {path}")
 
 

@@ -3,7 +3,15 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.assets import attribution, experiments, ingest, mix_model, quality, reporting, transform
+from dagster_project.assets import (
+    attribution,
+    experiments,
+    ingest,
+    mix_model,
+    quality,
+    reporting,
+    transform,
+)
 from dagster_project.assets import triangulation as triangulation_assets
 from dagster_project.paths import warehouse_path
 

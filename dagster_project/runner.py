@@ -51,7 +51,9 @@ def materialize_selection(select: str = "*", echo=print) -> bool:
             evaluation = getattr(event.event_specific_data, "passed", None)
             if event.event_type_value == "ASSET_CHECK_EVALUATION" and evaluation is False:
                 check = event.event_specific_data
-                echo(f"GATE FAILED {check.asset_key.to_user_string()} {check.check_name}: {check.description or ''}")
+                echo(
+                    f"GATE FAILED {check.asset_key.to_user_string()} {check.check_name}: {check.description or ''}"
+                )
             if event.is_step_failure:
                 error = event.step_failure_data.error
                 message = error.message.strip() if error else "unknown error"

@@ -63,7 +63,9 @@ def read_table(conn: duckdb.DuckDBPyConnection, qualified: str) -> pd.DataFrame:
     return conn.execute(f"select * from {qualified}").df()
 
 
-def replace_tables(conn: duckdb.DuckDBPyConnection, tables: Mapping[str, pd.DataFrame]) -> dict[str, int]:
+def replace_tables(
+    conn: duckdb.DuckDBPyConnection, tables: Mapping[str, pd.DataFrame]
+) -> dict[str, int]:
     """Replace several tables' contents in one transaction (all or nothing); row counts."""
     ensure_schemas(conn)
     counts: dict[str, int] = {}

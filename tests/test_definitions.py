@@ -29,12 +29,26 @@ def test_assets_are_grouped_by_stage_and_warehouse_assets_share_one_pool() -> No
     from dagster_project.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
-    assert {"ingest", "transform", "attribution", "mix_model", "experiments", "triangulation", "reporting"} <= groups
+    groups = {
+        graph.get(k).group_name
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).is_materializable
+    }
+    assert {
+        "ingest",
+        "transform",
+        "attribution",
+        "mix_model",
+        "experiments",
+        "triangulation",
+        "reporting",
+    } <= groups
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if node.is_materializable:
-            assert node.pools == {"warehouse"}, f"{key.to_user_string()} is outside the warehouse pool"
+            assert node.pools == {"warehouse"}, (
+                f"{key.to_user_string()} is outside the warehouse pool"
+            )
     # every gated table has a blocking GX check
     from dagster_project.quality import GATED_TABLES
 
@@ -43,8 +57,14 @@ def test_assets_are_grouped_by_stage_and_warehouse_assets_share_one_pool() -> No
         schema, name = table.split(".")
         assert (f"{schema}/{name}", f"gx_{name}") in checks
     # the MTA and MMM assets sit downstream of the marts they read
-    assert dg.AssetKey(["marts", "fct_conversion_journeys"]) in graph.get(dg.AssetKey(["measurement", "mta_channel_credit"])).parent_keys
-    assert dg.AssetKey(["marts", "mmm_weekly_input"]) in graph.get(dg.AssetKey(["measurement", "mmm_channel_summary"])).parent_keys
+    assert (
+        dg.AssetKey(["marts", "fct_conversion_journeys"])
+        in graph.get(dg.AssetKey(["measurement", "mta_channel_credit"])).parent_keys
+    )
+    assert (
+        dg.AssetKey(["marts", "mmm_weekly_input"])
+        in graph.get(dg.AssetKey(["measurement", "mmm_channel_summary"])).parent_keys
+    )
     # dbt sources line up with the ingest assets
     staging = graph.get(dg.AssetKey(["staging", "stg_stripe__events"]))
     assert dg.AssetKey(["raw", "stripe_events"]) in staging.parent_keys
@@ -70,17 +90,25 @@ def test_landing_zone_sensor_requests_runs_for_new_files_only(home_with_landing:
         again = landing_zone_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         assert not again.run_requests  # nothing new
         new = home_with_landing / "landing/offline/late_tv.csv"
-        new.write_text("date,channel,campaign,geo,spend,currency\n2025-12-22,tv,tv_spot_primetime,501,100.00,USD\n")
+        new.write_text(
+            "date,channel,campaign,geo,spend,currency\n2025-12-22,tv,tv_spot_primetime,501,100.00,USD\n"
+        )
         os.utime(new, (json.loads(first.cursor)["offline"] + 10,) * 2)
         third = landing_zone_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
-        assert [k.to_user_string() for k in third.run_requests[0].asset_selection] == ["raw/offline_spend"]
+        assert [k.to_user_string() for k in third.run_requests[0].asset_selection] == [
+            "raw/offline_spend"
+        ]
 
 
 @pytest.mark.parametrize(
     ("job", "groups", "cron"),
     [
         ("daily_attribution_job", {"ingest", "transform", "attribution"}, "0 6 * * *"),
-        ("weekly_measurement_job", {"experiments", "mix_model", "triangulation", "reporting"}, "0 8 * * 1"),
+        (
+            "weekly_measurement_job",
+            {"experiments", "mix_model", "triangulation", "reporting"},
+            "0 8 * * 1",
+        ),
     ],
 )
 def test_schedules_run_the_daily_and_weekly_jobs(job: str, groups: set[str], cron: str) -> None:
@@ -89,7 +117,9 @@ def test_schedules_run_the_daily_and_weekly_jobs(job: str, groups: set[str], cro
     schedule = next(s for s in defs.schedules if s.job_name == job)
     assert schedule.cron_schedule == cron
     with dg.instance_for_test() as instance:
-        request = schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests[0]
+        request = schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests[
+            0
+        ]
     assert request.job_name is None or request.job_name == job
     job_def = defs.resolve_job_def(job)
     selected = job_def.asset_layer.selected_asset_keys

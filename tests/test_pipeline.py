@@ -13,29 +13,14 @@ import duckdb
 import pandas as pd
 import pytest
 
+from dagster_project.contracts import TABLE_COLUMNS
 from dagster_project.simulator import config as cfg
 
 pytestmark = pytest.mark.slow
 
 FAST_MMM = Path(__file__).parent / "fixtures" / "mmm_fast.yaml"
 
-CONTRACT = {
-    "marts.fct_daily_channel_spend": ["date", "geo", "channel", "platform", "campaign_id", "spend", "impressions", "clicks"],
-    "marts.fct_weekly_channel_spend": ["week_start", "geo", "channel", "spend", "impressions", "clicks"],
-    "marts.fct_orders": ["order_id", "ordered_at", "customer_key", "geo", "gross_revenue", "refunded", "net_revenue", "currency_original"],
-    "marts.fct_weekly_revenue": ["week_start", "geo", "orders", "gross_revenue", "refunds", "net_revenue"],
-    "marts.fct_touchpoints": ["touch_id", "person_key", "touched_at", "channel", "campaign", "touch_type"],
-    "marts.fct_conversion_journeys": ["order_id", "person_key", "converted_at", "net_revenue", "path", "touch_count", "first_touch_at"],
-    "marts.mmm_weekly_input": ["week_start", "geo", "net_revenue"],
-    "measurement.mta_channel_credit": ["model", "week_start", "channel", "conversions", "revenue"],
-    "measurement.mmm_channel_summary": ["run_id", "channel", "spend", "contribution", "contribution_hdi_low", "contribution_hdi_high", "roas", "roas_hdi_low", "roas_hdi_high", "mroas"],
-    "measurement.mmm_weekly_contributions": ["run_id", "week_start", "component", "contribution"],
-    "measurement.mmm_response_curves": ["run_id", "channel", "spend", "response", "response_hdi_low", "response_hdi_high"],
-    "measurement.mmm_diagnostics": ["run_id", "fitted_at", "r_hat_max", "ess_bulk_min", "divergences", "mape_in_sample", "mape_holdout", "published"],
-    "measurement.budget_plan": ["run_id", "channel", "current_spend", "recommended_spend", "expected_contribution_change"],
-    "measurement.geo_experiment_results": ["experiment_id", "channel", "method", "lift_abs", "lift_pct", "ci_low", "ci_high", "p_value", "incremental_revenue", "spend_change", "iroas"],
-    "measurement.triangulation": ["channel", "mta_roas", "mmm_roas", "experiment_iroas", "mta_calibration_factor", "decision", "reason"],
-}  # fmt: skip
+CONTRACT = TABLE_COLUMNS
 PUBLISHED = [t for t in CONTRACT if t.startswith("measurement.")]
 
 
@@ -63,7 +48,11 @@ def _fingerprint(home: Path, tables: list[str]) -> dict[str, str]:
 
 def _landing_digest(home: Path) -> dict[str, str]:
     root = home / "landing"
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -99,20 +88,37 @@ def test_last_touch_over_credits_brand_search_and_under_credits_meta(pipeline_ho
         "select channel, sum(revenue) as revenue from measurement.mta_channel_credit "
         "where model = 'last_touch' group by channel",
     ).set_index("channel")["revenue"]
-    truth = pd.read_csv(pipeline_home / "truth/weekly_incremental_revenue.csv").groupby("component")["revenue"].sum()
+    truth = (
+        pd.read_csv(pipeline_home / "truth/weekly_incremental_revenue.csv")
+        .groupby("component")["revenue"]
+        .sum()
+    )
     mta_share = credit / credit.sum()
     true_share = truth / truth.sum()
-    assert mta_share["google_search_brand"] > 2 * true_share["google_search_brand"], (mta_share, true_share)
+    assert mta_share["google_search_brand"] > 2 * true_share["google_search_brand"], (
+        mta_share,
+        true_share,
+    )
     assert mta_share.get("meta", 0.0) < true_share["meta"], (mta_share, true_share)
-    assert mta_share.get("tv", 0.0) == 0.0 < true_share["tv"]  # offline: invisible to click tracking
+    assert (
+        mta_share.get("tv", 0.0) == 0.0 < true_share["tv"]
+    )  # offline: invisible to click tracking
 
 
 def test_triangulation_flags_channels_click_mta_under_credits(pipeline_home: Path) -> None:
     table = _query(pipeline_home, "select * from measurement.triangulation").set_index("channel")
     assert set(cfg.CHANNEL_NAMES) <= set(table.index)
-    assert set(table["decision"]) <= {"scale", "test", "shift budget away", "hold", "shift_budget_away"}
+    assert set(table["decision"]) <= {
+        "scale",
+        "test",
+        "shift budget away",
+        "hold",
+        "shift_budget_away",
+    }
     for channel in ("tv", "podcast"):
-        assert table.loc[channel, "flag"] == "mta_under_credits", table[["mta_roas", "mmm_roas", "flag"]]
+        assert table.loc[channel, "flag"] == "mta_under_credits", table[
+            ["mta_roas", "mmm_roas", "flag"]
+        ]
     assert table["reason"].str.len().min() > 20
 
 
@@ -121,17 +127,27 @@ def test_mmm_runs_are_published_with_diagnostics_and_a_saved_model(pipeline_home
     assert diag["published"].any()
     for run_id in diag.loc[diag["published"], "run_id"]:
         assert (pipeline_home / "artifacts/mmm" / run_id).is_dir()
-        summary = _query(pipeline_home, f"select * from measurement.mmm_channel_summary where run_id = '{run_id}'")
+        summary = _query(
+            pipeline_home,
+            f"select * from measurement.mmm_channel_summary where run_id = '{run_id}'",
+        )
         assert set(summary["channel"]) == set(cfg.CHANNEL_NAMES)
-        assert (summary["roas_hdi_low"] <= summary["roas"]).all() and (summary["roas"] <= summary["roas_hdi_high"]).all()
+        assert (summary["roas_hdi_low"] <= summary["roas"]).all() and (
+            summary["roas"] <= summary["roas_hdi_high"]
+        ).all()
     # the experiment calibrated a second fit
     assert diag["run_id"].str.endswith("-calibrated").any()
     plan = _query(pipeline_home, "select * from measurement.budget_plan")
     assert plan["recommended_spend"].sum() == pytest.approx(plan["current_spend"].sum(), rel=1e-3)
-    assert ((plan["recommended_spend"] - plan["current_spend"]).abs() <= 0.3 * plan["current_spend"] + 1e-6).all()
+    assert (
+        (plan["recommended_spend"] - plan["current_spend"]).abs()
+        <= 0.3 * plan["current_spend"] + 1e-6
+    ).all()
 
 
-def test_incremental_rerun_of_ingest_loads_nothing(pipeline_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_incremental_rerun_of_ingest_loads_nothing(
+    pipeline_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TRIANGULATE_HOME", str(pipeline_home))
     before = _query(pipeline_home, "select count(*) as n from raw._loaded_files")["n"][0]
     rows = _query(pipeline_home, "select count(*) as n from raw.segment_events")["n"][0]
@@ -167,19 +183,25 @@ def _empty_file(landing: Path) -> Path:
 
 def _negative_spend(landing: Path) -> Path:
     target = landing / "offline/tv_correction.csv"
-    target.write_text("date,channel,campaign,geo,spend,currency\n2025-12-22,tv,tv_spot_primetime,501,-120.00,USD\n")
+    target.write_text(
+        "date,channel,campaign,geo,spend,currency\n2025-12-22,tv,tv_spot_primetime,501,-120.00,USD\n"
+    )
     return target
 
 
 def _unknown_currency(landing: Path) -> Path:
     target = landing / "offline/podcast_intl.csv"
-    target.write_text("date,channel,campaign,geo,spend,currency\n2025-12-22,podcast,podcast_host_read,,80.00,XYZ\n")
+    target.write_text(
+        "date,channel,campaign,geo,spend,currency\n2025-12-22,podcast,podcast_host_read,,80.00,XYZ\n"
+    )
     return target
 
 
 def _future_date(landing: Path) -> Path:
     target = landing / "offline/tv_plan.csv"
-    target.write_text("date,channel,campaign,geo,spend,currency\n2031-01-06,tv,tv_spot_primetime,501,100.00,USD\n")
+    target.write_text(
+        "date,channel,campaign,geo,spend,currency\n2031-01-06,tv,tv_spot_primetime,501,100.00,USD\n"
+    )
     return target
 
 
@@ -189,14 +211,31 @@ def _future_date(landing: Path) -> Path:
         (_bad_meta_export, ["meta_insights_renamed.json", "record 1 is missing field 'spend'"]),
         (_truncated_events, ["events-late.ndjson", "line 5 is not valid JSON"]),
         (_empty_file, ["offline/empty.csv", "file is empty"]),
-        (_negative_spend, ["raw.offline_spend", "expect_column_values_to_match_regex(spend", "-120.00"]),
-        (_unknown_currency, ["raw.offline_spend", "expect_column_values_to_be_in_set(currency", "XYZ"]),
+        (
+            _negative_spend,
+            ["raw.offline_spend", "expect_column_values_to_match_regex(spend", "-120.00"],
+        ),
+        (
+            _unknown_currency,
+            ["raw.offline_spend", "expect_column_values_to_be_in_set(currency", "XYZ"],
+        ),
         (_future_date, ["raw.offline_spend", "_date_days_after_today", "2031-01-06"]),
     ],
-    ids=["renamed-field", "truncated-json", "empty-file", "negative-spend", "unknown-currency", "future-date"],
+    ids=[
+        "renamed-field",
+        "truncated-json",
+        "empty-file",
+        "negative-spend",
+        "unknown-currency",
+        "future-date",
+    ],
 )
 def test_bad_input_stops_the_pipeline_before_the_models(
-    pipeline_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_bad, expected: list[str]
+    pipeline_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make_bad,
+    expected: list[str],
 ) -> None:
     home = tmp_path / "home"
     shutil.copytree(pipeline_home, home, ignore=shutil.ignore_patterns("dagster"))

@@ -172,10 +172,19 @@ def test_a_paid_channel_click_tracking_never_credits_is_flagged_as_under_credite
 
 def test_channels_without_spend_are_not_budget_lines_and_uncredited_paid_ones_get_zero():
     credit = pd.DataFrame(
-        {"model": "last_touch", "week_start": pd.Timestamp("2025-01-06"), "channel": ["direct", "meta"], "revenue": [50.0, 30.0]}
+        {
+            "model": "last_touch",
+            "week_start": pd.Timestamp("2025-01-06"),
+            "channel": ["direct", "meta"],
+            "revenue": [50.0, 30.0],
+        }
     )
-    spend = pd.DataFrame({"week_start": pd.Timestamp("2025-01-06"), "channel": ["meta", "tv"], "spend": [10.0, 20.0]})
-    summary = pd.DataFrame({"run_id": "r1", "channel": ["meta", "tv"], "roas": [2.0, 1.5], "mroas": [1.0, 0.8]})
+    spend = pd.DataFrame(
+        {"week_start": pd.Timestamp("2025-01-06"), "channel": ["meta", "tv"], "spend": [10.0, 20.0]}
+    )
+    summary = pd.DataFrame(
+        {"run_id": "r1", "channel": ["meta", "tv"], "roas": [2.0, 1.5], "mroas": [1.0, 0.8]}
+    )
     inputs = triangulation_inputs(credit, spend, summary).set_index("channel")
     assert "direct" not in inputs.index
     assert inputs.loc["tv", "mta_roas"] == 0.0

@@ -56,11 +56,17 @@ class MTAConfig(dg.Config):
 )
 def mta_credit(context: dg.AssetExecutionContext, config: MTAConfig, warehouse: DuckDBResource):
     with warehouse.get_connection() as conn:
-        result = attribute_from_warehouse(conn, lookback_days=config.lookback_days, half_life_days=config.half_life_days)
+        result = attribute_from_warehouse(
+            conn, lookback_days=config.lookback_days, half_life_days=config.half_life_days
+        )
         counts = replace_tables(conn, {MTA_TABLES[k]: result[k] for k in MTA_TABLES})
     credit = result["channel_credit"]
     totals = (
-        credit.groupby(["model", "channel"])["conversions"].sum().unstack("model").round(1).sort_index()
+        credit.groupby(["model", "channel"])["conversions"]
+        .sum()
+        .unstack("model")
+        .round(1)
+        .sort_index()
         if len(credit)
         else credit
     )

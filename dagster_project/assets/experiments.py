@@ -21,20 +21,32 @@ RESULTS_TABLE = "measurement.geo_experiment_results"
 
 def registered_experiments(conn) -> list[ExperimentSpec]:
     """Experiment specs from ``raw.experiments`` (errors name the landing file)."""
-    rows = conn.execute("select payload, _file from raw.experiments order by _file, _line").fetchall()
-    return [ExperimentSpec.from_dict(json.loads(payload), source=f"landing/{file}") for payload, file in rows]
+    rows = conn.execute(
+        "select payload, _file from raw.experiments order by _file, _line"
+    ).fetchall()
+    return [
+        ExperimentSpec.from_dict(json.loads(payload), source=f"landing/{file}")
+        for payload, file in rows
+    ]
 
 
 def experiment_spend_changes(conn, specs: list[ExperimentSpec]) -> dict[str, float]:
     spend = conn.execute("select date, geo, channel, spend from marts.fct_daily_channel_spend").df()
     return {
-        s.id: window_change(spend, "spend", s.treatment_geos, s.start, s.end, channel=s.channel).change for s in specs
+        s.id: window_change(
+            spend, "spend", s.treatment_geos, s.start, s.end, channel=s.channel
+        ).change
+        for s in specs
     }
 
 
 @dg.asset(
     key=table_key(RESULTS_TABLE),
-    deps=[table_key("raw.experiments"), table_key("marts.mmm_weekly_input"), table_key("marts.fct_daily_channel_spend")],
+    deps=[
+        table_key("raw.experiments"),
+        table_key("marts.mmm_weekly_input"),
+        table_key("marts.fct_daily_channel_spend"),
+    ],
     group_name="experiments",
     kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
@@ -43,19 +55,35 @@ def experiment_spend_changes(conn, specs: list[ExperimentSpec]) -> dict[str, flo
     "difference-in-differences): lift, conformal interval, p-value, incremental revenue (USD), spend "
     "change (USD) and iROAS, on weekly net revenue by geo.",
 )
-def geo_experiment_results(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+def geo_experiment_results(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
     with warehouse.get_connection() as conn:
         specs = registered_experiments(conn)
         # the MMM input mart is zero-filled (every week x geo), which the estimators need
-        revenue = conn.execute("select week_start, geo, net_revenue from marts.mmm_weekly_input").df()
+        revenue = conn.execute(
+            "select week_start, geo, net_revenue from marts.mmm_weekly_input"
+        ).df()
         changes = experiment_spend_changes(conn, specs)
         results = analyze_registry(specs, revenue, spend_changes=changes)
         replace_table(conn, RESULTS_TABLE, results)
-    shown = ["experiment_id", "channel", "method", "lift_pct", "ci_low", "ci_high", "p_value", "incremental_revenue", "iroas"]
+    shown = [
+        "experiment_id",
+        "channel",
+        "method",
+        "lift_pct",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "incremental_revenue",
+        "iroas",
+    ]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(results),
             "experiments": len(specs),
-            "results": dg.MetadataValue.md(results[shown].round(3).to_markdown(index=False) if len(results) else "none"),
+            "results": dg.MetadataValue.md(
+                results[shown].round(3).to_markdown(index=False) if len(results) else "none"
+            ),
         }
     )

@@ -51,7 +51,9 @@ def lift_tests_from_experiments(conn, channels: list[str]) -> pd.DataFrame | Non
     if not table_exists(conn, "measurement.geo_experiment_results"):
         return None
     results = read_table(conn, "measurement.geo_experiment_results")
-    results = results[(results["method"] == "synthetic_control") & results["channel"].isin(channels)]
+    results = results[
+        (results["method"] == "synthetic_control") & results["channel"].isin(channels)
+    ]
     if results.empty:
         return None
     spend = conn.execute("select date, geo, channel, spend from marts.fct_daily_channel_spend").df()
@@ -64,26 +66,43 @@ def lift_tests_from_experiments(conn, channels: list[str]) -> pd.DataFrame | Non
     return pd.concat(rows, ignore_index=True)
 
 
-def _fit_and_publish(context, warehouse: DuckDBResource, weekly: pd.DataFrame, config, run_id: str, lift_tests):
+def _fit_and_publish(
+    context, warehouse: DuckDBResource, weekly: pd.DataFrame, config, run_id: str, lift_tests
+):
     from dagster_project.mmm import run_mmm
 
-    run = run_mmm(weekly, config, run_id, artifacts_dir(), lift_tests, budget=False, source="marts.mmm_weekly_input")
+    run = run_mmm(
+        weekly,
+        config,
+        run_id,
+        artifacts_dir(),
+        lift_tests,
+        budget=False,
+        source="marts.mmm_weekly_input",
+    )
     with warehouse.get_connection() as conn:
         if run.gate.passed:
             publish_run(conn, run_id, run.tables)
         else:
             publish_run(conn, run_id, {"measurement.mmm_diagnostics": run.diagnostics})
-    context.log.info(f"MMM run {run_id}: gate {'passed' if run.gate.passed else 'FAILED'}: {run.gate.describe()}")
+    context.log.info(
+        f"MMM run {run_id}: gate {'passed' if run.gate.passed else 'FAILED'}: {run.gate.describe()}"
+    )
     return run
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            table_key(t), kinds={"pymc", "duckdb"}, owners=["team:marketing-science"],
-            deps=[table_key("marts.mmm_weekly_input"), table_key("measurement.geo_experiment_results")],
+            table_key(t),
+            kinds={"pymc", "duckdb"},
+            owners=["team:marketing-science"],
+            deps=[
+                table_key("marts.mmm_weekly_input"),
+                table_key("measurement.geo_experiment_results"),
+            ],
             description=desc,
-        )  # fmt: skip
+        )
         for t, desc in zip(
             MMM_TABLES,
             [
@@ -102,7 +121,9 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
     cfg = mmm_config(config.config_path)
     with warehouse.get_connection() as conn:
         weekly = read_table(conn, "marts.mmm_weekly_input")
-        lift_tests = lift_tests_from_experiments(conn, list(cfg.channels)) if config.calibrate else None
+        lift_tests = (
+            lift_tests_from_experiments(conn, list(cfg.channels)) if config.calibrate else None
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     base_id = f"{stamp}-{context.run_id[:8]}"
     base = _fit_and_publish(context, warehouse, weekly, cfg, base_id, None)
@@ -110,14 +131,20 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
         raise dg.Failure(
             description=f"MMM run {base_id} refused by the diagnostics gate; the previous published run stays. "
             f"{base.gate.describe()} Fix: more draws/tuning in mmm.yaml, or check the input mart.",
-            metadata={"diagnostics": dg.MetadataValue.md(base.diagnostics.to_markdown(index=False))},
+            metadata={
+                "diagnostics": dg.MetadataValue.md(base.diagnostics.to_markdown(index=False))
+            },
         )
     runs = [base]
     if lift_tests is not None and len(lift_tests):
-        calibrated = _fit_and_publish(context, warehouse, weekly, cfg, f"{base_id}-calibrated", lift_tests)
+        calibrated = _fit_and_publish(
+            context, warehouse, weekly, cfg, f"{base_id}-calibrated", lift_tests
+        )
         runs.append(calibrated)
         if not calibrated.gate.passed:
-            context.log.warning(f"calibrated MMM refused by the gate; the uncalibrated run {base_id} is published")
+            context.log.warning(
+                f"calibrated MMM refused by the gate; the uncalibrated run {base_id} is published"
+            )
     latest = runs[-1] if runs[-1].gate.passed else base
     summary = latest.tables["measurement.mmm_channel_summary"]
     shown = ["channel", "spend", "contribution", "roas", "roas_hdi_low", "roas_hdi_high", "mroas"]
@@ -129,7 +156,9 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
         if table.endswith("diagnostics"):
             meta["diagnostics"] = dg.MetadataValue.md(diagnostics.to_markdown(index=False))
             if lift_tests is not None:
-                meta["lift_tests"] = dg.MetadataValue.md(lift_tests.round(2).to_markdown(index=False))
+                meta["lift_tests"] = dg.MetadataValue.md(
+                    lift_tests.round(2).to_markdown(index=False)
+                )
         yield dg.MaterializeResult(asset_key=table_key(table), metadata=meta)
 
 
@@ -144,7 +173,9 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
     "bounds +/-30%) at the current total budget: current and recommended spend (USD over the horizon), expected "
     "contribution change with its 94% HDI.",
 )
-def budget_plan(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+def budget_plan(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
     from dagster_project.assets.triangulation import latest_published_mmm_run
     from dagster_project.mmm import load_fitted
     from dagster_project.mmm.outputs import budget_plan as plan_budget
@@ -157,7 +188,11 @@ def budget_plan(context: dg.AssetExecutionContext, warehouse: DuckDBResource) ->
     plan = plan_budget(fitted, run_id)
     with warehouse.get_connection() as conn:
         publish_run(conn, run_id, {BUDGET_TABLE: plan})
-    shown = [c for c in ("channel", "current_spend", "recommended_spend", "expected_contribution_change") if c in plan]
+    shown = [
+        c
+        for c in ("channel", "current_spend", "recommended_spend", "expected_contribution_change")
+        if c in plan
+    ]
     return dg.MaterializeResult(
         metadata={
             "run_id": run_id,

@@ -23,7 +23,9 @@ DATA_QUALITY_TABLE = "measurement.data_quality"
 def known_currencies(conn) -> list[str] | None:
     if not table_exists(conn, "raw.reference_fx_rates"):
         return None
-    rows = conn.execute("select distinct upper(currency) from raw.reference_fx_rates where currency is not null").fetchall()
+    rows = conn.execute(
+        "select distinct upper(currency) from raw.reference_fx_rates where currency is not null"
+    ).fetchall()
     return sorted(r[0] for r in rows) or None
 
 
@@ -36,7 +38,9 @@ def record_gate(conn, result: quality.GateResult) -> None:
     conn.register("_gate", row)
     try:
         conn.execute("create schema if not exists measurement")
-        conn.execute(f"create table if not exists {DATA_QUALITY_TABLE} as select * from _gate limit 0")
+        conn.execute(
+            f"create table if not exists {DATA_QUALITY_TABLE} as select * from _gate limit 0"
+        )
         conn.execute(f"insert into {DATA_QUALITY_TABLE} select * from _gate")
     finally:
         conn.unregister("_gate")
@@ -48,7 +52,11 @@ def _has_loaded_files(conn, table: str) -> bool:
     source = next((s for s in SOURCES if s.table == table), None)
     if source is None or not table_exists(conn, "raw._loaded_files"):
         return True
-    return bool(conn.execute("select count(*) from raw._loaded_files where source = ?", [source.name]).fetchone()[0])
+    return bool(
+        conn.execute(
+            "select count(*) from raw._loaded_files where source = ?", [source.name]
+        ).fetchone()[0]
+    )
 
 
 def _gate_check(table: str) -> dg.AssetChecksDefinition:
@@ -59,10 +67,14 @@ def _gate_check(table: str) -> dg.AssetChecksDefinition:
         pool=WAREHOUSE_POOL,
         description=f"Great Expectations suite expectations/{quality.GATED_TABLES[table].name} on {table}.",
     )
-    def _check(context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    def _check(
+        context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource
+    ) -> dg.AssetCheckResult:
         with warehouse.get_connection() as conn:
             if table.startswith("raw.") and not _has_loaded_files(conn, table):
-                return dg.AssetCheckResult(passed=True, metadata={"note": "no landing files for this source"})
+                return dg.AssetCheckResult(
+                    passed=True, metadata={"note": "no landing files for this source"}
+                )
             frame = read_table(conn, table)
             currencies = known_currencies(conn)
             params = {"known_currencies": currencies} if currencies else None

@@ -28,11 +28,15 @@ REPORT_INPUTS = [
     "with HDI, response curves, MTA vs MMM vs experiments with decisions, budget plan, data quality, "
     "diagnostics. latest.html is the newest.",
 )
-def measurement_report(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+def measurement_report(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+) -> dg.MaterializeResult:
     from dagster_project.report import build_report_from_warehouse
 
     with warehouse.get_connection() as conn:
-        path = build_report_from_warehouse(conn, artifacts_dir() / "reports", run_id=context.run_id[:8])
+        path = build_report_from_warehouse(
+            conn, artifacts_dir() / "reports", run_id=context.run_id[:8]
+        )
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size}
     )

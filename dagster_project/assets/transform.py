@@ -36,7 +36,9 @@ class TriangulateTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
-            schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
+            schema = (
+                dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
+            )
             return dg.AssetKey([schema, dbt_resource_props["name"]])
         return super().get_asset_key(dbt_resource_props)
 

@@ -50,9 +50,11 @@ def channel_triangulation(
         run_id = latest_published_mmm_run(conn)
         if run_id is None:
             raise dg.Failure("no published MMM run yet: materialize the mix_model assets first")
-        experiments = read_table(conn, "measurement.geo_experiment_results") if table_exists(
-            conn, "measurement.geo_experiment_results"
-        ) else None
+        experiments = (
+            read_table(conn, "measurement.geo_experiment_results")
+            if table_exists(conn, "measurement.geo_experiment_results")
+            else None
+        )
         inputs = triangulation_inputs(
             read_table(conn, "measurement.mta_channel_credit"),
             read_table(conn, "marts.fct_weekly_channel_spend"),
@@ -66,7 +68,11 @@ def channel_triangulation(
             disagreement_factor=config.disagreement_factor,
         )  # fmt: skip
         replace_table(conn, TRIANGULATION_TABLE, table)
-    shown = [c for c in ("channel", "mta_roas", "mmm_roas", "mmm_mroas", "experiment_iroas", "decision") if c in table]
+    shown = [
+        c
+        for c in ("channel", "mta_roas", "mmm_roas", "mmm_mroas", "experiment_iroas", "decision")
+        if c in table
+    ]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(table),

@@ -45,6 +45,7 @@ from math import comb
 import numpy as np
 import pandas as pd
 
+from dagster_project.contracts import TABLE_COLUMNS
 from dagster_project.geo.panel import PANEL_COLUMNS, WidePanel, to_wide
 from dagster_project.geo.registry import ExperimentSpec
 from dagster_project.geo.synthetic_control import (
@@ -56,19 +57,7 @@ from dagster_project.geo.synthetic_control import (
     simplex_least_squares,
 )
 
-RESULT_COLUMNS = (
-    "experiment_id",
-    "channel",
-    "method",
-    "lift_abs",
-    "lift_pct",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "incremental_revenue",
-    "spend_change",
-    "iroas",
-)
+RESULT_COLUMNS = TABLE_COLUMNS["measurement.geo_experiment_results"]
 """The contract's columns of ``measurement.geo_experiment_results``, in order."""
 
 DIAGNOSTIC_COLUMNS = (

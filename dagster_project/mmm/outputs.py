@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 from pytensor.xtensor import as_xtensor
 
+from dagster_project.contracts import TABLE_COLUMNS
 from dagster_project.mmm.model import DATE, GEO, FittedMMM
 
 log = logging.getLogger(__name__)
@@ -26,49 +27,15 @@ CURVE_POINTS = 41
 CURVE_MAX_MULTIPLE = 2.0
 CURVE_MAX_DRAWS = 1000
 
-CHANNEL_SUMMARY_COLUMNS = [
-    "run_id",
-    "channel",
-    "spend",
-    "contribution",
-    "contribution_hdi_low",
-    "contribution_hdi_high",
-    "roas",
-    "roas_hdi_low",
-    "roas_hdi_high",
-    "mroas",
-]
+CHANNEL_SUMMARY_COLUMNS = [*TABLE_COLUMNS["measurement.mmm_channel_summary"]]
 WEEKLY_CONTRIBUTION_COLUMNS = [
-    "run_id",
-    "week_start",
-    "component",
-    "contribution",
+    *TABLE_COLUMNS["measurement.mmm_weekly_contributions"],
     "component_kind",
 ]
-RESPONSE_CURVE_COLUMNS = [
-    "run_id",
-    "channel",
-    "spend",
-    "response",
-    "response_hdi_low",
-    "response_hdi_high",
-]
-DIAGNOSTICS_COLUMNS = [
-    "run_id",
-    "fitted_at",
-    "r_hat_max",
-    "ess_bulk_min",
-    "divergences",
-    "mape_in_sample",
-    "mape_holdout",
-    "published",
-]
+RESPONSE_CURVE_COLUMNS = [*TABLE_COLUMNS["measurement.mmm_response_curves"]]
+DIAGNOSTICS_COLUMNS = [*TABLE_COLUMNS["measurement.mmm_diagnostics"]]
 BUDGET_PLAN_COLUMNS = [
-    "run_id",
-    "channel",
-    "current_spend",
-    "recommended_spend",
-    "expected_contribution_change",
+    *TABLE_COLUMNS["measurement.budget_plan"],
     "expected_contribution_change_hdi_low",
     "expected_contribution_change_hdi_high",
     "horizon_weeks",

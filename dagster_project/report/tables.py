@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from dagster_project.contracts import TABLE_COLUMNS
+
 
 @dataclass(frozen=True)
 class ReportTable:
@@ -43,93 +45,24 @@ DATA_QUALITY = "measurement.data_quality"
 REPORT_TABLES: dict[str, ReportTable] = {
     t.name: t
     for t in (
-        ReportTable(SPEND, ("week_start", "geo", "channel", "spend", "impressions", "clicks")),
-        ReportTable(
-            REVENUE, ("week_start", "geo", "orders", "gross_revenue", "refunds", "net_revenue")
-        ),
-        ReportTable(
-            MMM_SUMMARY,
-            (
-                "run_id",
-                "channel",
-                "spend",
-                "contribution",
-                "contribution_hdi_low",
-                "contribution_hdi_high",
-                "roas",
-                "roas_hdi_low",
-                "roas_hdi_high",
-                "mroas",
-            ),
-        ),
-        ReportTable(
-            MMM_CONTRIBUTIONS,
-            ("run_id", "week_start", "component", "contribution"),
-            ("component_kind",),
-        ),
-        ReportTable(
-            MMM_CURVES,
-            ("run_id", "channel", "spend", "response", "response_hdi_low", "response_hdi_high"),
-        ),
-        ReportTable(
-            MMM_DIAGNOSTICS,
-            (
-                "run_id",
-                "fitted_at",
-                "r_hat_max",
-                "ess_bulk_min",
-                "divergences",
-                "mape_in_sample",
-                "mape_holdout",
-                "published",
-            ),
-        ),
+        ReportTable(SPEND, TABLE_COLUMNS[SPEND]),
+        ReportTable(REVENUE, TABLE_COLUMNS[REVENUE]),
+        ReportTable(MMM_SUMMARY, TABLE_COLUMNS[MMM_SUMMARY]),
+        ReportTable(MMM_CONTRIBUTIONS, TABLE_COLUMNS[MMM_CONTRIBUTIONS], ("component_kind",)),
+        ReportTable(MMM_CURVES, TABLE_COLUMNS[MMM_CURVES]),
+        ReportTable(MMM_DIAGNOSTICS, TABLE_COLUMNS[MMM_DIAGNOSTICS]),
         ReportTable(
             BUDGET_PLAN,
-            (
-                "run_id",
-                "channel",
-                "current_spend",
-                "recommended_spend",
-                "expected_contribution_change",
-            ),
+            TABLE_COLUMNS[BUDGET_PLAN],
             (
                 "expected_contribution_change_hdi_low",
                 "expected_contribution_change_hdi_high",
                 "horizon_weeks",
             ),
         ),
-        ReportTable(MTA_CREDIT, ("model", "week_start", "channel", "conversions", "revenue")),
-        ReportTable(
-            EXPERIMENTS,
-            (
-                "experiment_id",
-                "channel",
-                "method",
-                "lift_abs",
-                "lift_pct",
-                "ci_low",
-                "ci_high",
-                "p_value",
-                "incremental_revenue",
-                "spend_change",
-                "iroas",
-            ),
-            ("interval_method", "interval_level"),
-        ),
-        ReportTable(
-            TRIANGULATION,
-            (
-                "channel",
-                "mta_roas",
-                "mmm_roas",
-                "experiment_iroas",
-                "mta_calibration_factor",
-                "decision",
-                "reason",
-            ),
-            ("mmm_mroas", "target_roas"),
-        ),
+        ReportTable(MTA_CREDIT, TABLE_COLUMNS[MTA_CREDIT]),
+        ReportTable(EXPERIMENTS, TABLE_COLUMNS[EXPERIMENTS], ("interval_method", "interval_level")),
+        ReportTable(TRIANGULATION, TABLE_COLUMNS[TRIANGULATION], ("mmm_mroas", "target_roas")),
         ReportTable(
             DATA_QUALITY, ("table_name", "checked_at", "success", "failed_expectations", "message")
         ),
