@@ -39,6 +39,17 @@ def simulate(
     typer.echo(summary.describe())
 
 
+def _require_home() -> None:
+    """Create the data directory or stop with a one-line error (no traceback, nothing written)."""
+    from dagster_project.paths import ensure_home
+
+    try:
+        ensure_home()
+    except OSError as exc:
+        typer.echo(f"triangulate: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
 @app.command()
 def run(
     select: str = typer.Option(
@@ -48,6 +59,7 @@ def run(
     """Materialize assets (the same job the schedules run)."""
     from dagster_project.runner import materialize_selection
 
+    _require_home()
     ok = materialize_selection(select)
     raise typer.Exit(code=0 if ok else 1)
 
@@ -60,6 +72,7 @@ def demo(
     """Simulate into $TRIANGULATE_HOME, materialize every asset, print where the results are."""
     from dagster_project.runner import run_demo
 
+    _require_home()
     raise typer.Exit(code=run_demo(scale=scale, seed=seed))
 
 

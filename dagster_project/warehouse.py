@@ -46,12 +46,13 @@ def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
 
 def table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     schema, table = qualified.split(".", 1)
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
+    # fetchall, not fetchone: DuckDB 2.0 keeps a half-read result open, and a later
+    # conn.register() on the same connection then fails
+    rows = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 def read_table(conn: duckdb.DuckDBPyConnection, qualified: str) -> pd.DataFrame:

@@ -119,7 +119,7 @@ def test_spend_columns_and_geo_sum():
                     "geo": g,
                     "net_revenue": 100.0 + i,
                     "spend_tv": 1.0 + i,
-                    "control_price": 2.0 * (i + 1),
+                    "control_price": 2.0 * (i + 1) + np.arange(30) % 2,
                 }
             )
             for i, g in enumerate(["A", "B"])
@@ -129,9 +129,12 @@ def test_spend_columns_and_geo_sum():
     assert len(data.frame) == 30
     assert data.frame["y"].iloc[0] == pytest.approx(201.0)
     assert data.frame["tv"].iloc[0] == pytest.approx(3.0)
-    # controls are averaged over geos (3.0), then divided by their max abs (3.0)
-    assert data.control_scales["price"] == pytest.approx(3.0)
-    assert data.frame["price"].iloc[0] == pytest.approx(1.0)
+    # controls are averaged over geos (3.0 / 4.0 alternating), centered on their mean (3.5),
+    # then divided by their max absolute deviation (0.5)
+    assert data.control_centers["price"] == pytest.approx(3.5)
+    assert data.control_scales["price"] == pytest.approx(0.5)
+    assert data.frame["price"].iloc[0] == pytest.approx(-1.0)
+    assert data.frame["price"].iloc[1] == pytest.approx(1.0)
 
 
 def test_spend_share_prior_formula():

@@ -92,8 +92,12 @@ def test_every_section_is_rendered_and_visible(rendered_report: dict) -> None:
         sid = section["id"]
         assert section["found"], f"section #{sid} is missing from {rendered_report['report']}"
         assert section["tag"] == "section", f"#{sid} is a <{section['tag']}>, not a <section>"
-        assert not section["hidden"] and rendered_report["visible"][sid], f"section #{sid} is hidden"
-        assert section["height"] > 50 and section["width"] > 600, f"section #{sid} is collapsed: {section}"
+        assert not section["hidden"] and rendered_report["visible"][sid], (
+            f"section #{sid} is hidden"
+        )
+        assert section["height"] > 50 and section["width"] > 600, (
+            f"section #{sid} is collapsed: {section}"
+        )
         assert section["heading"], f"section #{sid} has no <h2> heading"
 
 
@@ -108,10 +112,12 @@ def test_every_plot_decodes_and_fits_its_section(rendered_report: dict) -> None:
         assert image["complete"] and image["naturalWidth"] > 0 and image["naturalHeight"] > 0, (
             f"{where} did not decode"
         )
-        assert image["width"] >= MIN_PLOT_WIDTH_PX, f"{where} is drawn only {image['width']:.0f} px wide"
-        assert image["left"] >= image["sectionLeft"] and image["right"] <= image["sectionRight"] + 0.5, (
-            f"{where} overflows its section"
+        assert image["width"] >= MIN_PLOT_WIDTH_PX, (
+            f"{where} is drawn only {image['width']:.0f} px wide"
         )
+        assert (
+            image["left"] >= image["sectionLeft"] and image["right"] <= image["sectionRight"] + 0.5
+        ), f"{where} overflows its section"
     with_plots = {image["section"] for image in images}
     missing = [sid for sid in SECTIONS_WITH_PLOTS if sid not in with_plots]
     assert not missing, f"sections without a plot: {missing}"

@@ -52,11 +52,10 @@ def _has_loaded_files(conn, table: str) -> bool:
     source = next((s for s in SOURCES if s.table == table), None)
     if source is None or not table_exists(conn, "raw._loaded_files"):
         return True
-    return bool(
-        conn.execute(
-            "select count(*) from raw._loaded_files where source = ?", [source.name]
-        ).fetchone()[0]
-    )
+    rows = conn.execute(
+        "select count(*) from raw._loaded_files where source = ?", [source.name]
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 def _gate_check(table: str) -> dg.AssetChecksDefinition:

@@ -2,7 +2,10 @@
 asset checks."""
 
 import os
+import shutil
+import sys
 from functools import cache
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
@@ -67,6 +70,11 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 
 def dbt_resource() -> DbtCliResource:
+    """dbt from this environment even when its ``bin`` is not on PATH (``.venv/bin/dagster dev``)."""
+    executable = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
     return DbtCliResource(
-        project_dir=dbt_project(), profiles_dir=str(DBT_PROJECT_DIR), target=dbt_target()
+        project_dir=dbt_project(),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        target=dbt_target(),
+        dbt_executable=executable,
     )

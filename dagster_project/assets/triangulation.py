@@ -21,10 +21,10 @@ class TriangulationConfig(dg.Config):
 def latest_published_mmm_run(conn) -> str | None:
     if not table_exists(conn, "measurement.mmm_diagnostics"):
         return None
-    row = conn.execute(
+    rows = conn.execute(
         "select run_id from measurement.mmm_diagnostics where published order by fitted_at desc limit 1"
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 @dg.asset(

@@ -1,0 +1,117 @@
+"""Fault tolerance of the pipeline (issue #11): killed runs, concurrent runs, bad data dirs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TRIANGULATE = [sys.executable, "-m", "dagster_project.cli"]
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "TRIANGULATE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+
+
+def _counts(home: Path) -> dict[str, int]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "select table_schema || '.' || table_name from information_schema.tables where table_schema = 'raw'"
+        ).fetchall()]  # fmt: skip
+        return {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
+
+
+def _run(home: Path, select: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*TRIANGULATE, "run", "--select", select], cwd=ROOT, env=_env(home),
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_dbt_leaves_the_warehouse_usable_and_the_next_run_completes(
+    home_with_landing: Path,
+) -> None:
+    home = home_with_landing
+    loaded = _run(home, "group:ingest")
+    assert loaded.returncode == 0, loaded.stdout[-2000:] + loaded.stderr[-2000:]
+    before = _counts(home)
+    proc = subprocess.Popen(
+        [*TRIANGULATE, "run", "--select", "group:transform"], cwd=ROOT, env=_env(home),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    seen = ""
+    while time.monotonic() < deadline:  # wait until dbt is really building models
+        line = proc.stdout.readline()
+        seen += line
+        if "OK created" in line or ("stg_" in line and "START" in line) or "dbt build" in line:
+            break
+        if proc.poll() is not None:
+            break
+    time.sleep(3)
+    assert proc.poll() is None, f"the run ended before it could be killed:\n{seen[-2000:]}"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    # the warehouse opens and what was loaded is intact
+    assert _counts(home) == before
+    finished = _run(home, "group:transform")
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_never_corrupt_the_warehouse(home_with_landing: Path) -> None:
+    """DuckDB has one writer: the second process either waits its turn or fails cleanly on
+    the file lock; either way every landing file is loaded exactly once."""
+    home = home_with_landing
+    procs = [
+        subprocess.Popen(
+            [*TRIANGULATE, "run", "--select", "group:ingest"],
+            cwd=ROOT,
+            env=_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    codes = [p.returncode for p in procs]
+    assert 0 in codes, outputs
+    for code, out in zip(codes, outputs, strict=True):
+        if code != 0:
+            assert "lock" in out.lower(), (
+                f"the second run must fail on the warehouse lock, not elsewhere:\n{out[-3000:]}"
+            )
+    again = _run(home, "group:ingest")
+    assert again.returncode == 0, again.stdout[-2000:]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        dupes = conn.execute(
+            "select count(*) - count(distinct file) from raw._loaded_files"
+        ).fetchone()[0]
+        assert dupes == 0
+        lines = sum(1 for f in (home / "landing/events").glob("*.ndjson") for _ in open(f))
+        assert conn.execute("select count(*) from raw.segment_events").fetchone()[0] == lines
+
+
+def test_an_unusable_data_directory_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the data directory should be")
+    proc = subprocess.run(
+        [*TRIANGULATE, "run", "--select", "group:ingest"], cwd=ROOT,
+        env=_env(blocker / "home"), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert "cannot create" in message and str(blocker / "home") in message, message[-2000:]
+    assert "Traceback" not in message
+    assert blocker.read_text() == "a file where the data directory should be"
