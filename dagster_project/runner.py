@@ -21,7 +21,59 @@ def _instance():
     import dagster as dg
 
     os.environ.setdefault("DAGSTER_HOME", str(ensure_dagster_home()))
-    return dg.DagsterInstance.get()
+    try:
+        return dg.DagsterInstance.get()
+    except Exception as exc:  # two first runs racing to create the instance's sqlite tables
+        if "already exists" not in str(exc):
+            raise
+        import time
+
+        time.sleep(2.0)
+        return dg.DagsterInstance.get()
+
+
+RUN_PID_TAG = "triangulate/pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_slots_of_dead_runs(instance, echo=print) -> list[str]:
+    """Fail CLI runs whose process is gone and free their ``warehouse`` pool slot.
+
+    An in-process run that is killed (kill -9, a closed laptop) never gives its pool slot
+    back, and without a daemon nothing else would: every later run would wait forever on
+    "Step blocked by limit for pool warehouse". Runs are tagged with their pid, so a
+    started run whose pid no longer exists is known to be dead.
+    """
+    import dagster as dg
+
+    active = [
+        dg.DagsterRunStatus.STARTED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.NOT_STARTED,
+    ]
+    released = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=active)):
+        pid = run.tags.get(RUN_PID_TAG)
+        if pid is None or _alive(int(pid)):
+            continue
+        instance.report_run_failed(
+            run, message=f"process {pid} ended before the run finished (killed?)"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+        echo(
+            f"run {run.run_id[:8]} died with its process {pid}: marked failed, warehouse slot released"
+        )
+    return released
 
 
 def materialize_selection(select: str = "*", echo=print) -> bool:
@@ -43,8 +95,9 @@ def materialize_selection(select: str = "*", echo=print) -> bool:
         selection = dg.AssetSelection.from_string(select).required_multi_asset_neighbors()
     job = dg.define_asset_job("triangulate_cli_run", selection=selection)
     merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
+    release_slots_of_dead_runs(instance, echo)
     result = merged.get_job_def("triangulate_cli_run").execute_in_process(
-        instance=instance, raise_on_error=False
+        instance=instance, raise_on_error=False, tags={RUN_PID_TAG: str(os.getpid())}
     )
     if not result.success:
         for event in result.all_events:

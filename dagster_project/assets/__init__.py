@@ -9,3 +9,12 @@ def table_key(qualified: str):
     import dagster as dg
 
     return dg.AssetKey(qualified.split("."))
+
+
+def png_markdown(png: bytes, alt: str):
+    """A PNG as Dagster Markdown metadata (embedded, so the UI shows it without a file server)."""
+    import base64
+
+    import dagster as dg
+
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")

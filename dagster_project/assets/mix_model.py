@@ -16,7 +16,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.assets import WAREHOUSE_POOL, table_key
+from dagster_project.assets import WAREHOUSE_POOL, png_markdown, table_key
 from dagster_project.paths import artifacts_dir
 from dagster_project.warehouse import publish_run, read_table, table_exists
 
@@ -64,6 +64,15 @@ def lift_tests_from_experiments(conn, channels: list[str]) -> pd.DataFrame | Non
         national = window_change(spend, "spend", geos, start, end, channel=result["channel"])
         rows.append(lift_test_rows(result, national.baseline_per_day))
     return pd.concat(rows, ignore_index=True)
+
+
+def roas_plot(summary: pd.DataFrame):
+    """ROAS with its 94% HDI per channel, the report's own plot, as asset metadata."""
+    from dagster_project.paths import reporting_currency
+    from dagster_project.report.plots import channel_colors, roas_with_hdi
+
+    colors = channel_colors(summary["channel"].tolist())
+    return png_markdown(roas_with_hdi(summary, colors, reporting_currency()), "ROAS with 94% HDI")
 
 
 def _fit_and_publish(
@@ -153,6 +162,7 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
         meta = {"run_id": latest.run_id}
         if table.endswith("channel_summary"):
             meta["roas"] = dg.MetadataValue.md(summary[shown].round(2).to_markdown(index=False))
+            meta["roas_plot"] = roas_plot(summary)
         if table.endswith("diagnostics"):
             meta["diagnostics"] = dg.MetadataValue.md(diagnostics.to_markdown(index=False))
             if lift_tests is not None:

@@ -4,7 +4,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.assets import WAREHOUSE_POOL, table_key
+from dagster_project.assets import WAREHOUSE_POOL, png_markdown, table_key
 from dagster_project.triangulation import triangulate, triangulation_inputs
 from dagster_project.warehouse import read_table, replace_table, table_exists
 
@@ -25,6 +25,17 @@ def latest_published_mmm_run(conn) -> str | None:
         "select run_id from measurement.mmm_diagnostics where published order by fitted_at desc limit 1"
     ).fetchall()
     return rows[0][0] if rows else None
+
+
+def sources_plot(table):
+    """MTA vs MMM vs experiment ROAS per channel (the report's plot), as asset metadata."""
+    from dagster_project.paths import reporting_currency
+    from dagster_project.report.plots import channel_colors, sources_side_by_side
+
+    colors = channel_colors(table["channel"].tolist())
+    return png_markdown(
+        sources_side_by_side(table, colors, reporting_currency()), "MTA vs MMM vs experiment"
+    )
 
 
 @dg.asset(
@@ -78,5 +89,6 @@ def channel_triangulation(
             "dagster/row_count": len(table),
             "mmm_run_id": run_id,
             "decisions": dg.MetadataValue.md(table[shown].round(2).to_markdown(index=False)),
+            "mta_vs_mmm_vs_experiment": sources_plot(table),
         }
     )
