@@ -14,7 +14,9 @@ import yaml
 
 from dagster_project.mmm.config import ConfigError, load_config
 
-REFERENCE = Path("/work/shared/reference/mmm_example")
+REFERENCE = (
+    Path(__file__).resolve().parents[2] / "shared" / "reference" / "mmm_example"
+)  # ../shared beside the repo
 
 
 def reference_config(**overrides):

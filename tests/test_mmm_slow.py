@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-REFERENCE = Path("/work/shared/reference/mmm_example")
+REFERENCE = (
+    Path(__file__).resolve().parents[2] / "shared" / "reference" / "mmm_example"
+)  # ../shared beside the repo
 
 pytestmark = pytest.mark.slow
 
