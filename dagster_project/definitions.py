@@ -1,5 +1,7 @@
 """The one Dagster ``Definitions`` object: assets by stage, resources, jobs, schedules, sensor."""
 
+from contextlib import contextmanager
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -16,10 +18,20 @@ from dagster_project.assets import triangulation as triangulation_assets
 from dagster_project.paths import warehouse_path
 
 
-def warehouse_resource() -> DuckDBResource:
-    """The embedded warehouse at ``$TRIANGULATE_HOME/warehouse.duckdb`` (the dbt profile
-    reads the same variable, so both point at one file)."""
-    return DuckDBResource(database=str(warehouse_path()))
+class WarehouseResource(DuckDBResource):
+    """The embedded warehouse. ``database`` empty (the default) means
+    ``$TRIANGULATE_HOME/warehouse.duckdb`` resolved when a connection is opened, not when
+    the definitions are imported, so one process can serve several data directories (the
+    dbt profile reads the same variable)."""
+
+    database: str = ""
+
+    @contextmanager
+    def get_connection(self):
+        from dagster_project.warehouse import connect
+
+        with connect(self.database or warehouse_path()) as conn:
+            yield conn
 
 
 daily_job = dg.define_asset_job(
@@ -54,5 +66,5 @@ defs = dg.Definitions(
     jobs=[ingest.ingest_job, daily_job, weekly_job],
     schedules=schedules,
     sensors=[ingest.landing_zone_sensor],
-    resources={"warehouse": warehouse_resource(), "dbt": transform.dbt_resource()},
+    resources={"warehouse": WarehouseResource(), "dbt": transform.dbt_resource()},
 )

@@ -18,18 +18,21 @@ from dagster_project.paths import (
 
 
 def _instance():
+    """The Dagster instance of this data directory: ``$DAGSTER_HOME`` when the user set it,
+    else ``$TRIANGULATE_HOME/dagster`` (pool limit 1). The environment is not modified, so
+    a process that switches TRIANGULATE_HOME (tests, notebooks) gets that home's instance."""
     import dagster as dg
 
-    os.environ.setdefault("DAGSTER_HOME", str(ensure_dagster_home()))
+    home = os.environ.get("DAGSTER_HOME") or str(ensure_dagster_home())
     try:
-        return dg.DagsterInstance.get()
+        return dg.DagsterInstance.from_config(home)
     except Exception as exc:  # two first runs racing to create the instance's sqlite tables
         if "already exists" not in str(exc):
             raise
         import time
 
         time.sleep(2.0)
-        return dg.DagsterInstance.get()
+        return dg.DagsterInstance.from_config(home)
 
 
 RUN_PID_TAG = "triangulate/pid"

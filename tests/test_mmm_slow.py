@@ -117,6 +117,7 @@ def test_geo_hierarchical_model_recovers_national_roas():
     weekly, true_roas = synthetic_weekly(n_weeks=104, n_channels=2, n_geos=4, seed=5)
     config = load_config(
         channels=["ch1", "ch2"],
+        controls=[],
         model={"hierarchy": "geo", "trend": True, "yearly_seasonality": 1},
         sampler={"chains": 2, "draws": 300, "tune": 300, "seed": 5, "prior_predictive_draws": 100},
     )
