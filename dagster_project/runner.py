@@ -23,7 +23,8 @@ def _instance():
     a process that switches TRIANGULATE_HOME (tests, notebooks) gets that home's instance."""
     import dagster as dg
 
-    home = os.environ.get("DAGSTER_HOME") or str(ensure_dagster_home())
+    user_home = os.environ.get("DAGSTER_HOME")
+    home = str(ensure_dagster_home(folder=Path(user_home) if user_home else None))
     try:
         return dg.DagsterInstance.from_config(home)
     except Exception as exc:  # two first runs racing to create the instance's sqlite tables
