@@ -1,5 +1,5 @@
 # The README's commands. `make demo` and `make test` install everything they need.
-.PHONY: setup demo test test-fast ui lint clean bench bench-simulator bench-ingest bench-receiver bench-dbt bench-mta bench-mmm bench-geo bench-quality
+.PHONY: setup demo test test-fast ui lint clean bench bench-simulator bench-ingest bench-receiver bench-dbt bench-mta bench-mmm bench-geo bench-quality bench-end-to-end
 
 export TRIANGULATE_HOME ?= $(CURDIR)/data
 VENV := .venv/bin
@@ -43,6 +43,10 @@ bench-geo: setup
 	$(VENV)/python benchmarks/bench_geo.py
 bench-quality: setup
 	$(VENV)/python benchmarks/bench_quality.py
+bench-end-to-end: setup
+	$(VENV)/python benchmarks/bench_end_to_end.py --scale small
+	$(VENV)/python benchmarks/bench_end_to_end.py --scale demo
+	$(VENV)/python benchmarks/bench_end_to_end.py --scale full
 bench: bench-simulator bench-ingest bench-receiver bench-dbt bench-mta bench-mmm bench-geo bench-quality
 
 clean:

@@ -1,0 +1,91 @@
+"""End-to-end benchmark: empty data directory -> report, time per stage (issue #11).
+
+Stages run in order through the same runner the CLI uses (one Dagster run per stage, the
+GX gates inside the stage of the table they gate). Records seconds per stage, peak memory
+of this process and of its children (dbt), the warehouse size and the landing size.
+
+Run: ``.venv/bin/python benchmarks/bench_end_to_end.py --scale small`` (``demo``, ``full``).
+Writes benchmarks/results/end_to_end_<scale>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import Timer, write_result
+
+STAGES = [
+    ("ingest", "group:ingest"),
+    ("dbt", "group:transform"),
+    ("mta", "group:attribution"),
+    ("experiments", "group:experiments"),
+    ("mmm", "group:mix_model"),
+    ("triangulation", "group:triangulation"),
+    ("report", "group:reporting"),
+]
+
+
+def size(path: Path) -> int:
+    return (
+        sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        if path.is_dir()
+        else path.stat().st_size
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", default="small")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix=f"bench_e2e_{args.scale}_"))
+    os.environ["TRIANGULATE_HOME"] = str(home)
+    from dagster_project.runner import materialize_selection
+    from dagster_project.simulator import simulate_world
+
+    stages = []
+    try:
+        with Timer() as t:
+            summary = simulate_world(home, scale=args.scale, seed=args.seed)
+        stages.append({"stage": "simulate", "seconds": round(t.seconds, 2), "ok": True})
+        for name, selection in STAGES:
+            with Timer() as t:
+                ok = materialize_selection(
+                    selection, echo=lambda line: print(line, file=sys.stderr)
+                )
+            stages.append({"stage": name, "seconds": round(t.seconds, 2), "ok": ok})
+            print(f"{name}: {t.seconds:.1f}s ok={ok}", file=sys.stderr)
+            if not ok:
+                break
+        self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        write_result(
+            f"end_to_end_{args.scale}",
+            {
+                "scale": args.scale,
+                "orders": summary.orders,
+                "tracking_events": summary.events,
+                "stages": stages,
+                "total_seconds": round(sum(s["seconds"] for s in stages), 1),
+                "all_ok": all(s["ok"] for s in stages),
+                "peak_rss_mib": {"runner": round(self_peak), "children_max": round(child_peak)},
+                "warehouse_bytes": size(home / "warehouse.duckdb"),
+                "landing_bytes": size(home / "landing"),
+            },
+        )
+    finally:
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
