@@ -2,6 +2,7 @@
 that starts a run when new sealed files land."""
 
 import json
+import os
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -82,8 +83,6 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     fresh = new_landing_files(cursor)
     if not fresh:
         return dg.SensorResult(skip_reason="no new landing files")
-    import os
-
     new_cursor = dict(cursor)
     for name, files in fresh.items():
         new_cursor[name] = max(os.path.getmtime(f) for f in files)

@@ -284,9 +284,10 @@ def write_stripe(world: World, landing, rng: np.random.Generator) -> dict:
     n = len(o)
     codes = np.array([c.lower() for c in CURRENCY_CODES])[o.currency_idx]
     unix = EPOCH_UNIX + o.ts.astype(np.int64)
-    created_s: list[np.ndarray] = []
+    created_at: list[float] = []  # seconds since START_DATE, one per body
     bodies: list[str] = []
     for i in range(n):
+        t = float(o.ts[i])
         oid = f"ord_{world.seed:03d}{i:08d}"
         cur, amount, u = codes[i], int(o.amount_minor[i]), int(unix[i])
         email = f"customer{i:08d}@example.com"
@@ -301,6 +302,7 @@ def write_stripe(world: World, landing, rng: np.random.Generator) -> dict:
                 "checkout.session.completed",
             )
         )
+        created_at.append(t)
         bodies.append(
             _ENVELOPE
             % (
@@ -311,6 +313,7 @@ def write_stripe(world: World, landing, rng: np.random.Generator) -> dict:
                 "payment_intent.succeeded",
             )
         )
+        created_at.append(t + 1)
         bodies.append(
             _ENVELOPE
             % (
@@ -321,10 +324,12 @@ def write_stripe(world: World, landing, rng: np.random.Generator) -> dict:
                 "charge.succeeded",
             )
         )
+        created_at.append(t + 1)
         if i % 10 == 3:  # other event types arrive too; the pipeline keeps and ignores them
             bodies.append(
                 _ENVELOPE % ("cu", i, u - 100, _CUSTOMER % (i, email), "customer.created")
             )
+            created_at.append(t - 100)
         refunded = int(o.refund_minor[i])
         if refunded:
             ru = EPOCH_UNIX + int(o.refund_ts[i])
@@ -347,16 +352,8 @@ def write_stripe(world: World, landing, rng: np.random.Generator) -> dict:
                 refunds,
             )
             bodies.append(_ENVELOPE % ("rf", i, ru, charge, "charge.refunded"))
-    for i in range(n):  # creation times in the same order as the bodies above
-        t = float(o.ts[i])
-        created_s.append(
-            np.array(
-                [t, t + 1, t + 1]
-                + ([t - 100] if i % 10 == 3 else [])
-                + ([float(o.refund_ts[i])] if o.refund_minor[i] else [])
-            )
-        )
-    created = np.concatenate(created_s)
+            created_at.append(float(o.refund_ts[i]))
+    created = np.array(created_at)
     m = len(bodies)
     late = rng.uniform(size=m) < 0.01  # retried deliveries arrive hours to days late
     delay = np.where(late, rng.uniform(3600, 3 * 86400, size=m), rng.exponential(20.0, size=m))
