@@ -10,6 +10,14 @@ Run: ``uv run python benchmarks/bench_geo.py`` (writes benchmarks/results/geo.js
 2. Market selection: ``design_experiment`` with 20 random 6-geo groups, 2- and 4-week
    tests, 8 past windows, 8 effect sizes.
 3. Coverage of 90 % intervals over 200 simulated weekly experiments with known lift.
+
+Separately, ``uv run python benchmarks/bench_geo.py --demo-truth DIR/truth`` measures the
+noise budget of the simulated world's own experiment (writes
+benchmarks/results/geo_demo_noise.json): the estimators on the noise-free panel (expected
+revenue per geo and week, from ``weekly_incremental_revenue.csv``: any error there is
+bias), then on panels re-drawn from it with the world's order noise (Poisson order counts,
+lognormal order values, refunds) at 1x and 3x the orders: bias, standard deviation,
+P(|error| < 25 %) and the conformal interval's coverage of the true effect.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from benchmarks._common import write_result
@@ -105,5 +115,96 @@ def main() -> dict:
     return out
 
 
+def _order_noise_panel(
+    rng: np.random.Generator, expected: np.ndarray, scale: float, params: dict
+) -> np.ndarray:
+    """Net revenue per week and geo re-drawn the way the simulator draws it, at ``scale``x
+    the orders, divided by ``scale`` (so the expected level stays the same): Poisson
+    order counts with mean expected / AOV, lognormal values (mean AOV), full or partial
+    refunds."""
+    aov, sigma, refund_rate = params["aov"], params["sigma"], params["refund_rate"]
+    counts = rng.poisson(expected * scale / aov)
+    n = int(counts.sum())
+    values = rng.lognormal(np.log(aov) - sigma**2 / 2, sigma, n)
+    refunded = rng.uniform(size=n) < refund_rate
+    share = np.where(rng.uniform(size=n) < 0.2, rng.uniform(0.2, 0.8, n), 1.0)
+    values = values - np.where(refunded, values * share, 0.0)
+    cell = np.repeat(np.arange(counts.size), counts.ravel())
+    return np.bincount(cell, weights=values, minlength=counts.size).reshape(counts.shape) / scale
+
+
+def demo_noise_budget(truth_dir: Path, n_draws: int = 300) -> dict:
+    import json
+
+    from dagster_project.geo.synthetic_control import (
+        ConformalTest,
+        block_mean_spread,
+        fit_counterfactual,
+    )
+    from dagster_project.simulator.config import ORDER_VALUE_SIGMA
+
+    exp = json.loads((truth_dir / "experiment.json").read_text())
+    world = json.loads((truth_dir / "parameters.json").read_text())
+    params = {"aov": world["average_order_value_usd"], "sigma": ORDER_VALUE_SIGMA,
+              "refund_rate": world["refund_rate"]}  # fmt: skip
+    net_factor = 1 - params["refund_rate"] * (0.8 + 0.2 * 0.5)  # expected share kept
+    weekly = pd.read_csv(truth_dir / "weekly_incremental_revenue.csv", dtype={"geo": str})
+    expected = weekly.groupby(["week_start", "geo"])["expected_revenue"].sum().unstack("geo")
+    first = list(expected.index).index(exp["start"])
+    n_test = 4
+    geos = list(expected.columns)
+    treated = [geos.index(g) for g in exp["treatment_geos"]]
+    donors = [geos.index(g) for g in exp["control_geos"]]
+    values = expected.to_numpy()[: first + n_test]
+    truth = exp["true_effect_abs"]
+    units = len(treated)  # total effect = ATT per geo-week x geos x weeks
+
+    def total_effect(panel: np.ndarray, method: str) -> tuple[float, object]:
+        y1 = panel[:, treated].mean(axis=1)
+        fit = fit_counterfactual(y1, panel[:, donors], first, method)
+        return float(fit.effect[first:].sum()) * units, fit
+
+    methods = ("synthetic_control", "difference_in_differences")
+    out = {
+        "experiment": {k: exp[k] for k in ("id", "start", "end", "true_effect_abs",
+                                           "true_effect_pct", "counterfactual_revenue")},
+        "net_revenue_share_kept": round(net_factor, 4),
+        "noise_free_relative_error": {
+            m: round(total_effect(values, m)[0] / truth - 1, 4) for m in methods
+        },
+    }  # fmt: skip
+    for scale in (1.0, 3.0):
+        rng = np.random.default_rng(5)
+        estimates = {m: [] for m in (*methods, "oracle")}
+        covered = 0
+        for _ in range(n_draws):
+            panel = _order_noise_panel(rng, values, scale, params)
+            for m in methods:
+                estimates[m].append(total_effect(panel, m)[0])
+            # the best any estimator can do: the treated geos' expected counterfactual known
+            known = net_factor * (values[first:, treated].sum() - truth)
+            estimates["oracle"].append(panel[first:, treated].sum() - known)
+            att, fit = total_effect(panel, "synthetic_control")
+            y1 = panel[:, treated].mean(axis=1)
+            conformal = ConformalTest(y1, panel[:, donors], first, "synthetic_control")
+            low, high = conformal.interval(
+                att / units / n_test, block_mean_spread(fit.effect[:first], n_test), 0.1
+            )
+            covered += low * units * n_test <= truth <= high * units * n_test
+        rel = {m: np.asarray(v) / truth - 1 for m, v in estimates.items()}
+        out[f"orders_x{scale:g}"] = {
+            m: {"mean_relative_error": round(float(r.mean()), 3),
+                "sd_relative": round(float(r.std()), 3),
+                "p_within_25pct": round(float((np.abs(r) < 0.25).mean()), 3)}
+            for m, r in rel.items()
+        } | {"synthetic_control_conformal_90_coverage": covered / n_draws,
+             "draws": n_draws}  # fmt: skip
+    write_result("geo_demo_noise", out)
+    return out
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--demo-truth":
+        demo_noise_budget(Path(sys.argv[2]))
+    else:
+        main()

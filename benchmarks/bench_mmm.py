@@ -59,7 +59,7 @@ def bench_ours(weekly, true_roas) -> dict:
     from dagster_project.mmm.config import load_config
     from dagster_project.mmm.model import fit_mmm, prepare_weekly
 
-    config = load_config(channels=CHANNELS, sampler={"chains": 4, "draws": 1000})
+    config = load_config(channels=CHANNELS, controls=[], sampler={"chains": 4, "draws": 1000})
     data = prepare_weekly(weekly, config)
     start = time.perf_counter()
     fitted = fit_mmm(config, data, prior_predictive=False)
@@ -101,6 +101,7 @@ def bench_geo(n_geos: int = 40, chains: int = 2, draws: int = 500, tune: int = 5
     weekly, _ = synthetic_weekly(n_weeks=156, n_channels=8, n_geos=n_geos, seed=11)
     config = load_config(
         channels=CHANNELS,
+        controls=[],
         model={"hierarchy": "geo"},
         sampler={"chains": chains, "draws": draws, "tune": tune},
     )

@@ -54,6 +54,34 @@ def test_spend_change_of_a_holdout_is_negative_and_exact():
     assert change.change == pytest.approx(-600.0 * 28)
 
 
+def test_spend_change_follows_the_reference_geos_trend():
+    """A national budget swing during the test is not the test: the counterfactual scales
+    the treatment geos' run rate by the reference geos' window / baseline ratio."""
+    spend = _daily_spend(
+        {"G01": 200.0, "G02": 400.0, "G03": 50.0, "G04": 150.0},
+        {"G01": 0.0, "G02": 0.0, "G03": 75.0, "G04": 225.0},  # references up 50 %
+    )
+    flat = window_change(spend, "spend", ["G01", "G02"], START, END, channel="tv")
+    change = window_change(
+        spend, "spend", ["G01", "G02"], START, END, channel="tv", reference_geos=["G03", "G04"]
+    )
+    assert flat.change == pytest.approx(-600.0 * 28)  # the old run rate misses the swing
+    assert change.reference_ratio == pytest.approx(1.5)
+    assert change.baseline_per_day == pytest.approx(600.0)
+    assert change.expected_total == pytest.approx(600.0 * 28 * 1.5)
+    assert change.change == pytest.approx(-900.0 * 28)
+
+
+def test_spend_change_reference_geos_errors_are_named():
+    spend = _daily_spend({"G01": 200.0, "G02": 0.0}, {"G01": 0.0, "G02": 0.0})
+    with pytest.raises(ValueError, match="G01 are also test geos"):
+        window_change(spend, "spend", ["G01"], START, END, channel="tv", reference_geos=["G01"])
+    with pytest.raises(ValueError, match="reference geos have no spend"):
+        window_change(spend, "spend", ["G01"], START, END, channel="tv", reference_geos=["G02"])
+    with pytest.raises(ValueError, match="reference geos G09"):
+        window_change(spend, "spend", ["G01"], START, END, channel="tv", reference_geos=["G09"])
+
+
 def test_lift_test_rows_national():
     (row,) = lift_test_rows(_result(), 600.0).to_dict("records")
     z = norm.ppf(0.95)

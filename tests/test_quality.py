@@ -58,6 +58,7 @@ def orders(n: int = 400) -> pd.DataFrame:
         "refunded": refunded,
         "net_revenue": (gross - refunded).round(2),
         "currency_original": _str(["USD", "EUR", "GBP", "CAD"][i % 4] for i in range(n)),
+        "payment_count": np.ones(n, dtype="int32"),
     })  # fmt: skip
 
 
@@ -234,6 +235,15 @@ def test_duplicated_order() -> None:
     assert failed_types(result) == [("expect_column_values_to_be_unique", "order_id")]
     assert result.failed[0].unexpected_count == 2
     assert "order_id=ord_00017" in result.message()
+
+
+def test_order_paid_twice_is_a_duplicated_order() -> None:
+    # upstream collapses payments by order id, so the duplicate shows as payment_count 2
+    frame = orders()
+    frame.loc[23, "payment_count"] = 2
+    result = gate("marts.fct_orders", frame)
+    assert failed_types(result) == [("expect_column_values_to_be_between", "payment_count")]
+    assert "order_id=ord_00023" in result.message() and "payment_count=2" in result.message()
 
 
 def test_refund_greater_than_gross() -> None:

@@ -228,3 +228,79 @@ def test_true_roas_is_near_the_configured_targets(small_world: Path) -> None:
 def test_unknown_scale_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown scale 'huge'"):
         simulate_world(tmp_path, scale="huge")
+
+
+def test_tracking_event_lines_are_compact_json_with_every_segment_key(small_world: Path) -> None:
+    """Lines are built by string concatenation: they must be exactly what json.dumps writes."""
+    keys = ["type", "event", "messageId", "anonymousId", "userId", "previousId", "timestamp",
+            "context", "properties", "traits", "receivedAt"]  # fmt: skip
+    kinds: set[str] = set()
+    for f in sorted((small_world / "landing/events").glob("*.ndjson"))[::6]:
+        for line in f.read_text().splitlines():
+            msg = json.loads(line)
+            assert json.dumps(msg, separators=(",", ":")) == line, f"{f.name}: {line[:120]}"
+            assert list(msg) == keys
+            kinds.add(msg["event"] or msg["type"])
+    assert {"page", "Ad Impression", "identify", "Order Completed", "alias"} <= kinds
+
+
+def test_person_time_order_is_a_stable_lexsort() -> None:
+    from dagster_project.simulator.journeys import _person_time_order
+
+    rng = np.random.default_rng(3)
+    person = rng.integers(0, 50, size=5000)
+    ts = rng.integers(0, 40, size=5000).astype(float)  # many ties in time
+    np.testing.assert_array_equal(_person_time_order(person, ts), np.lexsort((ts, person)))
+
+
+def test_browsing_and_ad_views_add_touches_not_orders() -> None:
+    """The full scale's extra volume: more clicks and visits, view-only paid impressions."""
+    import dataclasses
+
+    from dagster_project.simulator import journeys, world
+
+    base = cfg.SCALES["small"]
+    busy = dataclasses.replace(base, browsing=2.0, ad_views=4.0)
+    w0, w1 = world.draw_world(base, 5), world.draw_world(busy, 5)
+    np.testing.assert_array_equal(w0.orders.value_usd, w1.orders.value_usd)
+    _, t0 = journeys.draw_people_and_touches(w0, np.random.default_rng(1))
+    people, t1 = journeys.draw_people_and_touches(w1, np.random.default_rng(1))
+    n_people, n_conv = len(people.status), people.n_converters
+    views0, views1 = t0.kind == journeys.VIEW, t1.kind == journeys.VIEW
+    # view-only impressions: Poisson(ad_views) per person, only from meta, tiktok and youtube
+    # (both worlds also have the views of the converters' causal exposures)
+    extra = np.bincount(t1.source[views1], minlength=10) - np.bincount(
+        t0.source[views0], minlength=10
+    )
+    impression_channels = [cfg.CHANNEL_NAMES.index(n) for n in ("meta", "tiktok", "youtube")]
+    assert (extra[impression_channels] > 0).all()
+    assert abs(extra[impression_channels].sum() - 4.0 * n_people) < 5 * np.sqrt(4.0 * n_people)
+    others = np.delete(extra, impression_channels)
+    assert np.abs(others).max() < 5 * np.sqrt(max(1, views0.sum())), others
+    # clicks and visits: background Poisson(0.9) per converter and 1 + Poisson(1.8) per
+    # non-buyer are multiplied by ``browsing``
+    extra_visits = (~views1).sum() - (~views0).sum()
+    expected = 0.9 * n_conv + 1.8 * (n_people - n_conv)  # (2.0 - 1.0) x the base means
+    assert abs(extra_visits - expected) < 0.02 * expected
+    # journeys stay sorted by person, then time
+    key = t1.person * 1e9 + t1.ts
+    assert (np.diff(key) >= 0).all()
+
+
+def test_full_scale_is_about_a_million_people_and_ten_million_touches() -> None:
+    """Expected touch count at ``full`` from its knobs and the drawn orders (no full world)."""
+    from dagster_project.simulator import world
+
+    scale = cfg.SCALES["full"]
+    w = world.draw_world(scale, 42)
+    n_conv = len(w.orders)
+    n_non = scale.people - n_conv
+    caused_by = np.array((*cfg.CHANNEL_NAMES, "baseline"))[w.orders.cause]
+    exposed = np.isin(caused_by, ["meta", "tiktok", "youtube", "google_search_nonbrand"]).sum()
+    expected = (
+        n_conv + exposed + 0.9 * scale.browsing * n_conv  # converting session, cause, background
+        + n_non * (1 + 1.8 * scale.browsing)  # people who did not buy
+        + scale.people * scale.ad_views  # view-only impressions
+    )  # fmt: skip
+    assert scale.people == 1_000_000
+    assert 9.0e6 < expected < 11.0e6, expected

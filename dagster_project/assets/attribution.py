@@ -9,6 +9,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
+from dagster_project.assets.transform import with_gated_upstream
 from dagster_project.mta.engine import attribute_from_warehouse
 from dagster_project.warehouse import replace_tables
 
@@ -17,6 +18,10 @@ MTA_TABLES = {
     "campaign_credit": "measurement.mta_campaign_credit",
     "conversion_summary": "measurement.mta_conversion_summary",
 }
+
+
+MTA_INPUTS = with_gated_upstream("marts.fct_conversion_journeys", "marts.fct_touchpoints")
+"""What MTA reads, plus the gated marts those are built from (their gates stop MTA too)."""
 
 
 class MTAConfig(dg.Config):
@@ -31,14 +36,14 @@ class MTAConfig(dg.Config):
             description="Credit per model x week x channel: conversions and revenue (USD). Models: first/last "
             "touch, last non-direct, linear, position-based, time decay, Markov order 1-3 (exact removal "
             "effects), Shapley.",
-            deps=[table_key("marts.fct_conversion_journeys"), table_key("marts.fct_touchpoints")],
+            deps=MTA_INPUTS,
             kinds={"python", "duckdb"},
             owners=["team:marketing-analytics"],
         ),
         dg.AssetSpec(
             table_key(MTA_TABLES["campaign_credit"]),
             description="The same credit by campaign, for drill-down.",
-            deps=[table_key("marts.fct_conversion_journeys"), table_key("marts.fct_touchpoints")],
+            deps=MTA_INPUTS,
             kinds={"python", "duckdb"},
             owners=["team:marketing-analytics"],
         ),
@@ -46,7 +51,7 @@ class MTAConfig(dg.Config):
             table_key(MTA_TABLES["conversion_summary"]),
             description="Per week: conversions and revenue in the journeys, the attributable part (at least one "
             "touch) and the number of non-converting journeys used as Markov nulls.",
-            deps=[table_key("marts.fct_conversion_journeys"), table_key("marts.fct_touchpoints")],
+            deps=MTA_INPUTS,
             kinds={"python", "duckdb"},
             owners=["team:marketing-analytics"],
         ),

@@ -1,8 +1,14 @@
 """Experiments: analyse every registered geo test (group ``experiments``).
 
-Spend change of a test = spend in the treatment geos over the window minus the pre-test
-run rate (:func:`dagster_project.geo.calibration.window_change`), so a holdout's spend
-change is negative and a channel that works gets a positive iROAS.
+Spend change of a test = spend in the treatment geos over the window minus what they
+would have spent: the pre-test run rate scaled by how the control geos' spend moved from
+the baseline to the window (:func:`dagster_project.geo.calibration.window_change` with
+``reference_geos``), so national flighting and seasonal budgets do not count as the test.
+A holdout's spend change is negative and a channel that works gets a positive iROAS.
+
+The revenue panel is ``marts.mmm_weekly_input`` (zero-filled, every week x geo); each
+experiment's ``metric`` names one of its columns (``net_revenue``, ``gross_revenue``,
+``orders``).
 """
 
 import json
@@ -11,6 +17,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
+from dagster_project.assets.transform import with_gated_upstream
 from dagster_project.geo.analysis import analyze_registry
 from dagster_project.geo.calibration import window_change
 from dagster_project.geo.registry import ExperimentSpec
@@ -30,22 +37,32 @@ def registered_experiments(conn) -> list[ExperimentSpec]:
     ]
 
 
+EXPERIMENT_METRICS = ("net_revenue", "gross_revenue", "orders")
+"""Columns of ``marts.mmm_weekly_input`` an experiment's ``metric`` may name."""
+
+
 def experiment_spend_changes(conn, specs: list[ExperimentSpec]) -> dict[str, float]:
+    """Spend change per experiment id (USD, negative for a holdout), see the module docstring.
+
+    Reference geos: the spec's control geos, or every geo not treated when it names none.
+    """
     spend = conn.execute("select date, geo, channel, spend from marts.fct_daily_channel_spend").df()
-    return {
-        s.id: window_change(
-            spend, "spend", s.treatment_geos, s.start, s.end, channel=s.channel
-        ).change
-        for s in specs
-    }
+    all_geos = sorted(spend["geo"].astype(str).unique())
+    changes = {}
+    for s in specs:
+        reference = s.control_geos or [g for g in all_geos if g not in set(s.treatment_geos)]
+        changes[s.id] = window_change(
+            spend, "spend", s.treatment_geos, s.start, s.end, channel=s.channel,
+            reference_geos=reference,
+        ).change  # fmt: skip
+    return changes
 
 
 @dg.asset(
     key=table_key(RESULTS_TABLE),
     deps=[
         table_key("raw.experiments"),
-        table_key("marts.mmm_weekly_input"),
-        table_key("marts.fct_daily_channel_spend"),
+        *with_gated_upstream("marts.mmm_weekly_input", "marts.fct_daily_channel_spend"),
     ],
     group_name="experiments",
     kinds={"python", "duckdb"},
@@ -53,7 +70,7 @@ def experiment_spend_changes(conn, specs: list[ExperimentSpec]) -> dict[str, flo
     owners=["team:marketing-science"],
     description="Every registered geo experiment x method (synthetic control as GeoLift's default, "
     "difference-in-differences): lift, conformal interval, p-value, incremental revenue (USD), spend "
-    "change (USD) and iROAS, on weekly net revenue by geo.",
+    "change (USD, against the control geos' spend trend) and iROAS, on the spec's weekly metric by geo.",
 )
 def geo_experiment_results(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource
@@ -62,7 +79,7 @@ def geo_experiment_results(
         specs = registered_experiments(conn)
         # the MMM input mart is zero-filled (every week x geo), which the estimators need
         revenue = conn.execute(
-            "select week_start, geo, net_revenue from marts.mmm_weekly_input"
+            f"select week_start, geo, {', '.join(EXPERIMENT_METRICS)} from marts.mmm_weekly_input"
         ).df()
         changes = experiment_spend_changes(conn, specs)
         results = analyze_registry(specs, revenue, spend_changes=changes)

@@ -17,6 +17,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, png_markdown, table_key
+from dagster_project.assets.transform import with_gated_upstream
 from dagster_project.paths import artifacts_dir
 from dagster_project.warehouse import publish_run, read_table, table_exists
 
@@ -107,7 +108,7 @@ def _fit_and_publish(
             kinds={"pymc", "duckdb"},
             owners=["team:marketing-science"],
             deps=[
-                table_key("marts.mmm_weekly_input"),
+                *with_gated_upstream("marts.mmm_weekly_input"),
                 table_key("measurement.geo_experiment_results"),
             ],
             description=desc,

@@ -1,6 +1,7 @@
 """Transform: the dbt project as Dagster assets (group ``transform``); dbt tests become
 asset checks."""
 
+import json
 import os
 import shutil
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from dagster_project.assets import WAREHOUSE_POOL
+from dagster_project.assets import WAREHOUSE_POOL, table_key
 from dagster_project.paths import DBT_PROJECT_DIR
 
 
@@ -51,6 +52,42 @@ class TriangulateTranslator(DagsterDbtTranslator):
             if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot")
             else None
         )
+
+
+def with_gated_upstream(*tables: str) -> list[dg.AssetKey]:
+    """Asset keys of ``tables`` plus every gated table (one with a GX suite) they are built
+    from, read from the dbt manifest.
+
+    Why: a blocking asset check stops only the assets that depend on the checked asset
+    directly, and every mart is built in the one dbt step. A model that reads
+    ``marts.mmm_weekly_input`` would still run after ``marts.fct_orders`` failed its gate.
+    Declaring the gated marts upstream of its inputs as dependencies makes each of those
+    gates stop the model.
+    """
+    from dagster_project.quality import GATED_TABLES
+
+    manifest = json.loads(Path(dbt_project().manifest_path).read_text())
+    nodes = manifest["nodes"]
+    by_table = {
+        f"{n.get('config', {}).get('schema') or n['schema']}.{n['name']}": uid
+        for uid, n in nodes.items()
+        if n["resource_type"] == "model"
+    }
+    keys = [table_key(t) for t in tables]
+    seen: set[str] = set()
+    todo = [by_table[t] for t in tables if t in by_table]
+    while todo:
+        uid = todo.pop()
+        for parent in manifest["parent_map"].get(uid, []):
+            if parent in seen or parent not in nodes:
+                continue
+            seen.add(parent)
+            todo.append(parent)
+            node = nodes[parent]
+            name = f"{node.get('config', {}).get('schema') or node['schema']}.{node['name']}"
+            if name in GATED_TABLES and table_key(name) not in keys:
+                keys.append(table_key(name))
+    return keys
 
 
 def dbt_build_args(full_refresh: bool = False) -> list[str]:

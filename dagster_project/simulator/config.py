@@ -23,21 +23,27 @@ class Scale:
     """Size of a simulated world.
 
     ``orders_per_day`` is the expected national order count per day at the baseline
-    level; spend is scaled with it so ROAS is the same at every scale.
+    level; spend is scaled with it so ROAS is the same at every scale. ``browsing`` and
+    ``ad_views`` only add journey volume (touches and tracking events): they change no
+    order, spend or true effect, so the truth is the same at any value.
     """
 
     name: str
     n_geos: int
     orders_per_day: float
     people: int
-    pages_per_visit: float
+    pages_per_visit: float  # mean extra page views per visit (Poisson)
+    browsing: float = 1.0  # multiplier on background clicks and visits (converters and non-buyers)
+    ad_views: float = 0.0  # mean view-only ad impressions per person in the journey (Poisson)
 
 
 SCALES = {
     "small": Scale("small", n_geos=16, orders_per_day=10.0, people=60_000, pages_per_visit=1.0),
     "demo": Scale("demo", n_geos=40, orders_per_day=25.0, people=250_000, pages_per_visit=2.0),
-    "full": Scale("full", n_geos=40, orders_per_day=80.0, people=1_000_000, pages_per_visit=2.5),
-}
+    # full: ~10M touches (4.3M clicks and visits, 5.5M view-only impressions), seed 42: 9.8M
+    "full": Scale("full", n_geos=40, orders_per_day=80.0, people=1_000_000, pages_per_visit=1.5,
+                  browsing=2.0, ad_views=5.5),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

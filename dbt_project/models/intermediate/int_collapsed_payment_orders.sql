@@ -9,9 +9,14 @@
     - ordered_at = the earliest creation time of the purchase events;
     - amount = the largest amount any of them reports (they agree when all arrived);
     - refunded = per charge, the largest cumulative amount_refunded seen (refund events carry
-      a running total, so arrival order does not matter), summed over the order's charges.
+      a running total, so arrival order does not matter), summed over the order's charges;
+    - payment_count = the distinct payment intents carrying the order id (1 for a clean
+      order). Two payments for one order id are a duplicated order (paid twice, or replayed
+      under new ids): the row stays one per order, and the GX gate on marts.fct_orders stops
+      the models with the order id instead of letting the duplicate pass silently.
 
-    Shopify: orders/create gives the order, refunds/create the refunds (summed per order).
+    Shopify: orders/create gives the order, refunds/create the refunds (summed per order);
+    payment_count = the distinct orders/create webhooks for the order id.
 -#}
 
 with stripe_events as (
@@ -73,7 +78,8 @@ stripe_orders as (
         max(case when event_type <> 'charge.refunded' then amount_minor end) as purchase_amount_minor,
         max(amount_minor) as any_amount_minor,
         max(customer_email_hash) as customer_email_hash,
-        max(postal_code) as postal_code
+        max(postal_code) as postal_code,
+        greatest(count(distinct payment_intent_id), 1) as payment_count
     from keyed
     where order_id is not null
     group by order_id
@@ -98,7 +104,8 @@ shopify_orders as (
         cast(round(o.total_price * {{ minor_units_per_major('o.currency') }}) as bigint) as amount_minor,
         cast(round(coalesce(r.refund_amount, 0) * {{ minor_units_per_major('o.currency') }}) as bigint) as refunded_minor,
         o.customer_email_hash,
-        o.postal_code
+        o.postal_code,
+        o.order_webhook_count as payment_count
     from {{ ref('stg_shopify__orders') }} as o
     left join shopify_refunds as r on r.shopify_order_id = o.shopify_order_id
 
@@ -114,7 +121,8 @@ final as (
         cast(coalesce(s.purchase_amount_minor, s.any_amount_minor) as bigint) as amount_minor,
         cast(coalesce(r.refunded_minor, 0) as bigint) as refunded_minor,
         s.customer_email_hash,
-        s.postal_code
+        s.postal_code,
+        s.payment_count
     from stripe_orders as s
     left join order_refunds as r on r.order_id = s.order_id
 
@@ -128,7 +136,8 @@ final as (
         amount_minor,
         refunded_minor,
         customer_email_hash,
-        postal_code
+        postal_code,
+        payment_count
     from shopify_orders
 
 )

@@ -33,6 +33,7 @@ converted as (
         -- ids
         o.order_id,
         o.order_source,
+        o.payment_count,
         o.customer_email_hash,
         coalesce(p.geo, '{{ var("unknown_geo") }}') as geo,
         o.postal_code,

@@ -41,6 +41,7 @@ final as (
         cast(o.order_date as date) as order_date,
         {{ week_start('o.order_date') }} as week_start,
         cast(o.order_source as {{ dbt.type_string() }}) as order_source,
+        cast(o.payment_count as integer) as payment_count,
         {{ to_money('o.amount_original') }} as amount_original,
         {{ to_money('o.refunded_original') }} as refunded_original,
         cast(o.fx_rate as double precision) as fx_rate,

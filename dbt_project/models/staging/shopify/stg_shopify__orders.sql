@@ -1,6 +1,7 @@
 {#-
     Shopify orders, one row per order (orders/create deliveries deduped on the webhook id,
-    then on the order id). Money stays in the shop's currency; emails are hashed here.
+    then on the order id; order_webhook_count says how many distinct webhooks carried the
+    order id: more than 1 is a duplicated order, which the fct_orders gate reports). Money stays in the shop's currency; emails are hashed here.
 -#}
 
 with source as (
@@ -58,7 +59,8 @@ final as (
         postal_code,
         ordered_at,
         received_at,
-        row_number() over (partition by shopify_order_id order by received_at, webhook_id) as order_delivery_number
+        row_number() over (partition by shopify_order_id order by received_at, webhook_id) as order_delivery_number,
+        count(*) over (partition by shopify_order_id) as order_webhook_count
     from renamed
 
 )
@@ -71,6 +73,7 @@ select
     customer_email_hash,
     postal_code,
     ordered_at,
-    received_at
+    received_at,
+    order_webhook_count
 from final
 where order_delivery_number = 1
