@@ -12,7 +12,12 @@ One :class:`RawSource` per landing source. A load:
 4. checks the fields the pipeline relies on: a missing or renamed field is an error
    naming the file, line and field (schema drift), and nothing of that file is loaded;
 5. files that fail are recorded in ``raw._quarantined_files`` and reported together
-   after every good file has loaded; nothing already stored is touched.
+   after every good file has loaded; nothing already stored is touched;
+6. a write that fails for the warehouse's sake (disk full, file size limit, read-only
+   file system) is not the file's fault: the load stops with :class:`WarehouseWriteError`,
+   the file's transaction is rolled back (its rows and ledger entry are not stored, files
+   loaded before it stay loaded) and nothing is quarantined, so the next run, with space
+   freed, resumes at that file.
 
 Reference mappings (``landing/reference``) are files a person edits: a changed
 reference file replaces its earlier rows (and the ledger records the new hash) instead
@@ -21,7 +26,9 @@ of failing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import hashlib
 import json
 from collections.abc import Callable
@@ -41,6 +48,30 @@ QUARANTINE = "raw._quarantined_files"
 
 class LandingFileError(ValueError):
     """A landing file that cannot be loaded; the message names file, line and field."""
+
+
+class WarehouseWriteError(OSError):
+    """The warehouse could not be written (disk full, file size limit, read-only file
+    system); the file being loaded was rolled back and nothing is quarantined."""
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+_STORAGE_MESSAGES = (
+    "no space left", "file too large", "disk quota", "read-only file system",
+    "could not write", "failed to write", "invalidated",
+)  # fmt: skip
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """True when ``exc`` says the warehouse's storage failed, not the data: an OSError with
+    a storage errno, DuckDB's fatal errors (a failed WAL write invalidates the database),
+    or a DuckDB IO error whose message says the write failed."""
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+        return True
+    if isinstance(exc, duckdb.FatalException):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and any(m in text for m in _STORAGE_MESSAGES)
 
 
 @dataclass(frozen=True)
@@ -167,6 +198,8 @@ SOURCES: tuple[RawSource, ...] = (
     ),
 )  # fmt: skip
 SOURCES_BY_NAME = {s.name: s for s in SOURCES}
+SOURCES_BY_TABLE = {s.table: s for s in SOURCES}
+"""Raw table -> its source (one source per table)."""
 
 
 @dataclass
@@ -298,7 +331,19 @@ def _load_file(conn, source: RawSource, path: Path, rel: str, sha: str, stat, re
         conn.execute("commit")
         return rows
     except Exception as exc:
-        conn.execute("rollback")
+        with contextlib.suppress(duckdb.Error):  # a failed commit ended the transaction
+            conn.execute("rollback")
+        if is_storage_failure(exc):
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            raise WarehouseWriteError(
+                f"{source.table}: could not write the warehouse while loading landing/{rel} "
+                f"({first_line}). The disk is full or the data directory is not writable. "
+                "Nothing from this file was stored (its rows and ledger entry were rolled back; "
+                "files loaded before it stay loaded). Free space and run again: the next run "
+                "starts at this file."
+            ) from exc
         if isinstance(exc, LandingFileError):
             raise
         if isinstance(exc, duckdb.Error):

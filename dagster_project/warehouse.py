@@ -11,7 +11,7 @@ previous published run stays readable.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,13 +55,33 @@ def table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     return bool(rows[0][0])
 
 
-def read_table(conn: duckdb.DuckDBPyConnection, qualified: str) -> pd.DataFrame:
-    """A whole table as a DataFrame; a clear error naming the table when it is missing."""
+def read_table(
+    conn: duckdb.DuckDBPyConnection,
+    qualified: str,
+    columns: Sequence[str] | None = None,
+    files: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """A whole table as a DataFrame; a clear error naming the table when it is missing.
+
+    ``columns``: read only those of them the table has (in the table's order), e.g. what
+    a quality suite checks; ``None`` reads every column. ``files``: only the rows whose
+    ``_file`` (a raw table's landing file) is one of these; ``None`` reads every row."""
     if not table_exists(conn, qualified):
         raise LookupError(
             f"warehouse table {qualified} does not exist (materialize its asset first)"
         )
-    return conn.execute(f"select * from {qualified}").df()
+    selected = "*"
+    if columns is not None:
+        present = [r[0] for r in conn.execute(f"describe {qualified}").fetchall()]
+        wanted = set(columns)
+        chosen = [c for c in present if c in wanted] or present[:1]
+        selected = ", ".join('"' + c.replace('"', '""') + '"' for c in chosen)
+    if files is None:
+        return conn.execute(f"select {selected} from {qualified}").df()
+    return conn.execute(
+        f"select {selected} from {qualified} where _file in (select unnest(?::varchar[]))",
+        [list(files)],
+    ).df()
 
 
 def replace_tables(

@@ -119,3 +119,64 @@ def test_an_unusable_data_directory_is_a_clear_error(tmp_path: Path) -> None:
     assert "cannot create" in message and str(blocker / "home") in message, message[-2000:]
     assert "Traceback" not in message
     assert blocker.read_text() == "a file where the data directory should be"
+
+
+def _file_size_limit(limit_bytes: int):
+    """preexec_fn: no file of the child may grow past ``limit_bytes`` (RLIMIT_FSIZE).
+
+    A write past the limit fails with EFBIG, the same failure point as a full disk (a write
+    that cannot complete), without root or a loop-mounted file system. Python ignores
+    SIGXFSZ, so the write returns the error instead of killing the process.
+    """
+    import resource
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return apply
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_load_clearly_and_leaves_no_partial_file(
+    home_with_landing: Path,
+) -> None:
+    home = home_with_landing
+    limit = 24 * 1024 * 1024  # the small world's raw tables need several times this
+    proc = subprocess.run(
+        [*TRIANGULATE, "run", "--select", "group:ingest"], cwd=ROOT, env=_env(home),
+        capture_output=True, text=True, timeout=900, preexec_fn=_file_size_limit(limit),
+    )  # fmt: skip
+    message = proc.stdout + proc.stderr
+    assert proc.returncode != 0, message[-3000:]
+    assert "could not write the warehouse while loading landing/" in message, message[-3000:]
+    assert "Free space and run again" in message
+
+    # no partial state: every file in the ledger has exactly its rows, no row belongs to a
+    # file outside the ledger, and nothing was blamed on (quarantined for) a landing file
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        ledger = dict(conn.execute("select file, rows from raw._loaded_files").fetchall())
+        assert ledger, "the files before the failure stay loaded"
+        quarantined = conn.execute("select count(*) from raw._quarantined_files").fetchone()[0]
+        assert quarantined == 0
+        raw_tables = [r[0] for r in conn.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_schema = 'raw' and table_name not like '\\_%' escape '\\'"
+        ).fetchall()]  # fmt: skip
+        stored: dict[str, int] = {}
+        for table in raw_tables:
+            for file, rows in conn.execute(
+                f"select _file, count(*) from {table} group by _file"
+            ).fetchall():
+                stored[file] = stored.get(file, 0) + rows
+    assert stored == ledger
+
+    # with space back, the next run loads the rest and ends where a clean load ends
+    proc = _run(home, "group:ingest")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    counts = _counts(home)
+    lines = sum(len(f.read_text().splitlines()) for f in (home / "landing/events").glob("*.ndjson"))
+    assert counts["raw.segment_events"] == lines
+    stripe = sum(
+        len(f.read_text().splitlines()) for f in (home / "landing/webhooks/stripe").glob("*.ndjson")
+    )
+    assert counts["raw.stripe_events"] == stripe
