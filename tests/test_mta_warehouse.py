@@ -14,13 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dagster_project.mta import engine
 from dagster_project.mta.engine import (
+    ALL_MODELS,
     CAMPAIGN_CREDIT_COLUMNS,
     CHANNEL_CREDIT_COLUMNS,
     PATH_MODELS,
     aggregated_paths_from_warehouse,
     attribute_from_warehouse,
     attribute_paths,
+    person_buckets,
 )
 from dagster_project.mta.paths import aggregated_paths_frame
 
@@ -353,3 +356,90 @@ def test_aggregated_paths_from_warehouse_match_the_journey_rules():
     np.testing.assert_allclose(
         got[["conversions", "revenue", "nulls"]], want[["conversions", "revenue", "nulls"]]
     )
+
+
+def assert_same_frames(got: pd.DataFrame, want: pd.DataFrame, keys: list[str]) -> None:
+    """Same rows (by ``keys``) and columns; numbers equal to float rounding."""
+    assert list(got.columns) == list(want.columns)
+    assert len(got) == len(want)
+    merged = want.merge(got, on=keys, how="outer", suffixes=("_want", "_got"), indicator=True)
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
+    for column in [c for c in want.columns if c not in keys]:
+        np.testing.assert_allclose(
+            merged[f"{column}_got"].to_numpy(dtype=float),
+            merged[f"{column}_want"].to_numpy(dtype=float),
+            rtol=1e-12,
+            atol=1e-9,
+            err_msg=column,
+        )
+
+
+def bucket_world(key_type: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The random world with text, integer or partly NULL person keys."""
+    touches, journeys = random_world(11, people=80)
+    if key_type == "int":
+        touches["person_key"] = touches["person_key"].str[1:].astype("int64")
+        journeys["person_key"] = journeys["person_key"].str[1:].astype("int64")
+    elif key_type == "null":  # one unknown "person" (NULL key), in both tables
+        nobody = touches["person_key"].isin(["p003", "p041"])
+        touches["person_key"] = touches["person_key"].astype(object).where(~nobody, None)
+        journeys["person_key"] = (
+            journeys["person_key"]
+            .astype(object)
+            .where(~journeys["person_key"].isin(["p003", "p041"]), None)
+        )
+    return touches, journeys
+
+
+@pytest.mark.parametrize("key_type", ["text", "int", "null"])
+def test_person_buckets_give_the_one_pass_result(key_type):
+    touches, journeys = bucket_world(key_type)
+    with duckdb.connect() as conn:
+        create_tables(conn, touches, journeys)
+        # the buckets partition the touches: each touch in exactly one
+        ranges = person_buckets(conn, "marts.fct_touchpoints", 4)
+        assert len(ranges) == 4
+        in_bucket = [
+            conn.execute(
+                f"select count(*) from marts.fct_touchpoints where {r.predicate('person_key')}"
+            ).fetchone()[0]
+            for r in ranges
+        ]
+        assert sum(in_bucket) == len(touches)
+        assert min(in_bucket) > len(touches) / 8  # cut at quantiles: about a quarter each
+        one = attribute_from_warehouse(conn, models=ALL_MODELS, buckets=1)
+        paths_one = aggregated_paths_from_warehouse(conn, by_week=True, buckets=1)
+        # 1000 buckets > 80 people: repeated cuts dropped, one person per bucket
+        for buckets in (4, 1000) if key_type == "text" else (4,):
+            many = attribute_from_warehouse(conn, models=ALL_MODELS, buckets=buckets)
+            assert_same_frames(
+                many["channel_credit"], one["channel_credit"], ["model", "week_start", "channel"]
+            )
+            assert_same_frames(
+                many["campaign_credit"],
+                one["campaign_credit"],
+                ["model", "week_start", "channel", "campaign"],
+            )
+            assert_same_frames(
+                many["ordered_shapley"],
+                one["ordered_shapley"],
+                ["week_start", "channel", "touch_order"],
+            )
+            assert many["conversion_summary"].equals(one["conversion_summary"])
+            paths_many = aggregated_paths_from_warehouse(conn, by_week=True, buckets=buckets)
+            assert_same_frames(paths_many, paths_one, ["week_start", "path"])
+            assert (
+                paths_many[["conversions", "nulls"]] == paths_one[["conversions", "nulls"]]
+            ).all(axis=None)
+    assert one["conversion_summary"]["non_converting_journeys"].sum() > 0
+
+
+def test_bucket_count_follows_the_touch_count(monkeypatch):
+    touches, journeys = bucket_world("text")
+    with duckdb.connect() as conn:
+        create_tables(conn, touches, journeys)
+        assert person_buckets(conn, "marts.fct_touchpoints") == [None]  # small: one pass
+        monkeypatch.setattr(engine, "TOUCHES_PER_BUCKET", 100)
+        assert len(person_buckets(conn, "marts.fct_touchpoints")) == -(-len(touches) // 100)
+        with pytest.raises(ValueError, match="buckets must be a positive integer"):
+            attribute_from_warehouse(conn, buckets=0)

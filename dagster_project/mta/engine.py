@@ -9,12 +9,16 @@
 Where the work happens. The warehouse does everything proportional to the data, in
 portable SQL (:mod:`dagster_project.mta.sql`): it builds the journeys, credits every
 touch for the heuristics (exact campaigns and ages) and groups the journeys into
-aggregated paths by week (as integer path codes). Python then works on the distinct
-paths only: they are encoded once as integer arrays
-(:class:`dagster_project.mta.paths.EncodedPaths`) and every path-level model -- the
-heuristics for :func:`attribute_paths`, Markov transitions of orders 1-3 with the exact
-absorbing-chain solve, Shapley coalitions -- is a few vectorized numpy passes weighted
-by the path counts. Models:
+aggregated paths by week (as integer path codes). Large tables are processed in buckets
+of people (``person_key`` ranges cut at quantiles, about ``TOUCHES_PER_BUCKET`` touches
+each, :func:`person_buckets`), one SQL pass per bucket, so the sorts and hash tables stay
+cache-sized and the cost grows linearly with the touches; a journey belongs to one
+person, so the buckets' small results simply add up (the same result as one pass, to
+float rounding). Python then works on the distinct paths only: they are encoded once
+as integer arrays (:class:`dagster_project.mta.paths.EncodedPaths`) and every
+path-level model -- the heuristics for :func:`attribute_paths`, Markov transitions of
+orders 1-3 with the exact absorbing-chain solve, Shapley coalitions -- is a few
+vectorized numpy passes weighted by the path counts. Models:
 
 ===================  ===================================================================
 first_touch          all credit to the first touch
@@ -155,6 +159,13 @@ def attribute_paths(
     return _complete(credit, ["model", "channel"], chosen, encoded.channels)
 
 
+TOUCHES_PER_BUCKET = 2_000_000
+"""Touches per person bucket when the warehouse builds journeys (see
+:func:`person_buckets`). DuckDB's CPU per touch measured flat for 0.5M-2.2M touches per
+pass and 12-13% higher for 22M in one pass; at 22M, buckets of 2M beat 1M, 4.4M and 22M
+(docs/benchmarks_mta.md)."""
+
+
 def attribute_from_warehouse(
     conn: Any,
     models: Iterable[str] = CHANNEL_CREDIT_MODELS,
@@ -163,13 +174,16 @@ def attribute_from_warehouse(
     direct_channel: str = "direct",
     journeys_table: str = "marts.fct_conversion_journeys",
     touchpoints_table: str = "marts.fct_touchpoints",
+    buckets: int | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run the models on the warehouse's journeys; heavy aggregation stays in SQL.
 
     ``lookback_days``: how far before a conversion a touch still belongs to it, and the
     silence that splits non-converting journeys (see
     :func:`dagster_project.mta.sql.journey_touches_from_warehouse_sql`).
-    ``half_life_days``: time decay's half-life, in days.
+    ``half_life_days``: time decay's half-life, in days. ``buckets``: how many person
+    buckets build the journeys (default: from the touch count, :func:`person_buckets`);
+    the result does not depend on it.
 
     Returns a dict of DataFrames:
 
@@ -182,19 +196,31 @@ def attribute_from_warehouse(
     * ``ordered_shapley`` (when asked for): ``week_start, channel, touch_order,
       conversions, revenue``.
 
-    SQL builds the journeys once, then reduces them to per-touch heuristic credit by week
-    x channel x campaign and to aggregated paths by week; the path-level models (Markov,
-    Shapley) run in numpy on those paths.
+    SQL builds the journeys of one bucket of people at a time and reduces them to
+    per-touch heuristic credit by week x channel x campaign, aggregated paths by week and
+    per-week counts; those small results add up over the buckets (a journey belongs to
+    one person). The path-level models (Markov, Shapley) then run in numpy on the paths.
     """
     chosen = check_models(models)
-    with journey_touches(conn, journeys_table, touchpoints_table, lookback_days) as touches:
-        channels = _check_channels(conn, touches)
-        heuristics = sql.query_frame(
-            conn, sql.heuristic_credit_sql(touches, direct_channel, half_life_days)
-        )
-        paths = journey_paths(conn, touches, by_week=True, channels=channels)
-        summary = sql.query_frame(conn, sql.conversion_summary_sql(journeys_table, touches))
+    channels = _check_channels(conn, touchpoints_table)
+    heuristic_parts, path_parts, week_parts = [], [], []
+    for persons in person_buckets(conn, touchpoints_table, buckets):
+        with journey_touches(
+            conn, journeys_table, touchpoints_table, lookback_days, persons
+        ) as touches:
+            heuristic_parts.append(
+                sql.query_frame(
+                    conn, sql.heuristic_credit_sql(touches, direct_channel, half_life_days)
+                )
+            )
+            path_parts.append(journey_path_frames(conn, touches, True, channels))
+            week_parts.append(sql.query_frame(conn, sql.attributable_weeks_sql(touches)))
+    heuristics = _sum_by(heuristic_parts, ["week_start", "channel", "campaign"])
     heuristics["week_start"] = _as_date(heuristics["week_start"])
+    paths = _encode_path_parts(path_parts, True, channels)
+    summary = _conversion_summary(
+        sql.query_frame(conn, sql.conversion_weeks_sql(journeys_table)), week_parts
+    )
     frames = []
     for model in sql.HEURISTIC_MODELS:
         if model not in chosen:
@@ -230,24 +256,59 @@ def attribute_from_warehouse(
     result = {
         "channel_credit": _sorted(channel_credit[CHANNEL_CREDIT_COLUMNS]),
         "campaign_credit": _sorted(campaign_credit[CAMPAIGN_CREDIT_COLUMNS]),
-        "conversion_summary": summary.assign(week_start=_as_date(summary["week_start"])),
+        "conversion_summary": summary,
     }
     if ordered is not None:
         result["ordered_shapley"] = ordered[ORDERED_SHAPLEY_COLUMNS]
     return result
 
 
+def person_buckets(
+    conn: Any, touchpoints_table: str, buckets: int | None = None
+) -> list[sql.PersonRange | None]:
+    """The person buckets that build the journeys, one SQL pass each.
+
+    Why: building journeys sorts and hashes every touch; once those working sets outgrow
+    the CPU caches the cost per touch climbs (DuckDB, 2.2M -> 22M touches in one pass:
+    11x the CPU for 10x the touches). Cut by person, each pass stays cache-sized and the
+    total grows linearly. ``buckets``: how many (default ``ceil(touches /
+    TOUCHES_PER_BUCKET)``, so a table of up to that many touches is one pass with no
+    extra query). Returns ``[None]`` (everyone, no filter) for one bucket, otherwise
+    :class:`sql.PersonRange` s cut at ``person_key`` quantiles of the touches
+    (:func:`sql.person_key_quantiles_sql`); fewer when keys repeat.
+    """
+    if buckets is None:
+        touches = int(sql.query_frame(conn, sql.touch_count_sql(touchpoints_table)).iloc[0, 0])
+        buckets = max(1, -(-touches // TOUCHES_PER_BUCKET))
+    elif isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
+        raise ValueError(f"buckets must be a positive integer, got {buckets!r}")
+    if buckets == 1:
+        return [None]
+    quantiles = sql.query_frame(conn, sql.person_key_quantiles_sql(touchpoints_table, buckets))
+    values = quantiles.iloc[0, 0]
+    if not isinstance(values, list | tuple | np.ndarray) or len(values) == 0:
+        return [None]  # no touch has a person (the aggregate is NULL)
+    smallest, *cuts = list(values)
+    # a cut at the smallest key would leave the first bucket empty
+    return sql.person_ranges([value for value in cuts if value != smallest])
+
+
 @contextmanager
 def journey_touches(
-    conn: Any, journeys_table: str, touchpoints_table: str, lookback_days: float
+    conn: Any,
+    journeys_table: str,
+    touchpoints_table: str,
+    lookback_days: float,
+    persons: sql.PersonRange | None = None,
 ) -> Iterator[str]:
     """A temporary journey-touch table built from the warehouse, dropped afterwards.
 
-    Yields the table's name. Journey rules: :func:`sql.journey_touches_from_warehouse_sql`.
+    Yields the table's name. ``persons``: only those people's journeys (None: everyone).
+    Journey rules: :func:`sql.journey_touches_from_warehouse_sql`.
     """
     touches = f"mta_journey_touches_{uuid.uuid4().hex[:12]}"
     relation = sql.journey_touches_from_warehouse_sql(
-        journeys_table, touchpoints_table, lookback_days
+        journeys_table, touchpoints_table, lookback_days, persons
     )
     conn.execute(
         f"create temporary table {touches} as select {_TOUCH_COLUMNS} from ({relation}) as r"
@@ -264,12 +325,19 @@ def aggregated_paths_from_warehouse(
     by_week: bool = False,
     journeys_table: str = "marts.fct_conversion_journeys",
     touchpoints_table: str = "marts.fct_touchpoints",
+    buckets: int | None = None,
 ) -> pd.DataFrame:
     """The warehouse's journeys as aggregated paths (``[week_start,] path, conversions,
-    revenue, nulls``), e.g. to feed :func:`attribute_paths` or ChannelAttribution."""
-    with journey_touches(conn, journeys_table, touchpoints_table, lookback_days) as touches:
-        channels = _check_channels(conn, touches)
-        encoded = journey_paths(conn, touches, by_week, channels)
+    revenue, nulls``), e.g. to feed :func:`attribute_paths` or ChannelAttribution.
+    ``buckets``: as in :func:`attribute_from_warehouse`."""
+    channels = _check_channels(conn, touchpoints_table)
+    parts = []
+    for persons in person_buckets(conn, touchpoints_table, buckets):
+        with journey_touches(
+            conn, journeys_table, touchpoints_table, lookback_days, persons
+        ) as touches:
+            parts.append(journey_path_frames(conn, touches, by_week, channels))
+    encoded = _encode_path_parts(parts, by_week, channels)
     paths = pd.DataFrame({"path": pd.Series(decoded_paths(encoded), dtype="str")})
     if by_week:
         weeks = np.array(encoded.groups, dtype=object)[encoded.group]
@@ -286,31 +354,101 @@ def journey_paths(
     channels: Sequence[str],
     max_coded_touches: int | None = None,
 ) -> EncodedPaths:
-    """The journeys of a journey-touch table as encoded aggregated paths, grouped in SQL.
+    """The journeys of a journey-touch table as encoded aggregated paths, grouped in SQL
+    (:func:`journey_path_frames`)."""
+    parts = [journey_path_frames(conn, touches, by_week, channels, max_coded_touches)]
+    return _encode_path_parts(parts, by_week, channels)
 
-    Journeys of up to ``max_coded_touches`` touches (default: as many as a 53-bit path
-    code holds, :func:`sql.path_code_capacity`) are grouped by path code
-    (:func:`sql.path_codes_sql`); longer ones by path string. ``channels``: every channel
-    of the table, sorted. With ``by_week`` the paths are grouped per week.
+
+def journey_path_frames(
+    conn: Any,
+    touches: str,
+    by_week: bool,
+    channels: Sequence[str],
+    max_coded_touches: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The journeys of a journey-touch table as aggregated paths, grouped in SQL.
+
+    Returns ``(codes, longer)``: journeys of up to ``max_coded_touches`` touches (default:
+    as many as a 53-bit path code holds, :func:`sql.path_code_capacity`) grouped by path
+    code (:func:`sql.path_codes_sql`), longer ones by path string
+    (:func:`sql.aggregated_paths_sql`). ``channels``: every channel of the table, sorted.
+    With ``by_week`` the paths are grouped per week.
     """
-    if not channels:
-        return encode_paths(sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week)))
+    week = ["week_start"] if by_week else []
+    if not channels:  # no touches: no path codes either
+        codes = pd.DataFrame(
+            {c: pd.Series(dtype="float64") for c in [*week, "path_code", *_PATH_COUNTS]}
+        )
+        return codes, sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week))
     capacity = sql.path_code_capacity(len(channels))
     coded = capacity if max_coded_touches is None else min(max_coded_touches, capacity)
     codes = sql.query_frame(conn, sql.path_codes_sql(touches, by_week, channels, coded))
     longer = sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week, longer_than=coded))
-    return encode_path_codes(codes, channels, longer)
+    return codes, longer
 
 
-def _check_channels(conn: Any, touches: str) -> list[str]:
+_PATH_COUNTS = ["conversions", "revenue", "nulls"]
+
+
+def _encode_path_parts(
+    parts: Sequence[tuple[pd.DataFrame, pd.DataFrame]], by_week: bool, channels: Sequence[str]
+) -> EncodedPaths:
+    """Encoded paths from the ``(codes, longer)`` frames of :func:`journey_path_frames`
+    for buckets of people: the same path (and week) in several buckets adds up."""
+    week = ["week_start"] if by_week else []
+    codes = _sum_by([p[0] for p in parts], [*week, "path_code"])
+    longer = _sum_by([p[1] for p in parts], [*week, "path"])
+    return encode_path_codes(codes.astype({"path_code": "int64"}), channels, longer)
+
+
+def _sum_by(parts: Sequence[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """Rows of ``parts`` with equal ``keys`` summed (NULL keys kept as keys; a sum of only
+    NULLs stays NULL, as in SQL), sorted by the keys."""
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return frame.groupby(keys, dropna=False, sort=True).sum(min_count=1).reset_index()
+
+
+def _conversion_summary(
+    conversion_weeks: pd.DataFrame, week_parts: list[pd.DataFrame]
+) -> pd.DataFrame:
+    """The ``conversion_summary`` frame: every week with a conversion or a non-converting
+    journey; attributable counts summed over the person buckets; zeros where none."""
+    attributable = _sum_by(week_parts, ["week_start"])
+    summary = conversion_weeks.merge(attributable, on="week_start", how="outer")
+    summary = summary.fillna(
+        {
+            "conversions": 0,
+            "revenue": 0.0,
+            "attributable_conversions": 0.0,
+            "attributable_revenue": 0.0,
+            "non_converting_journeys": 0,
+        }
+    ).astype({"conversions": "int64", "non_converting_journeys": "int64"})
+    summary = summary.sort_values("week_start", ignore_index=True)
+    return summary.assign(week_start=_as_date(summary["week_start"]))[
+        [
+            "week_start",
+            "conversions",
+            "revenue",
+            "attributable_conversions",
+            "attributable_revenue",
+            "non_converting_journeys",
+        ]
+    ]
+
+
+def _check_channels(conn: Any, touchpoints_table: str) -> list[str]:
     """Every touch has a channel, and no channel contains the path separator; returns the
-    channels, sorted."""
-    channels = sql.query_frame(conn, sql.channels_sql(touches))["channel"]
+    channels, sorted. Read from the touchpoints table: every touch lands in exactly one
+    journey (converting or not), so these are the journeys' channels."""
+    touchpoints = sql.table_name(touchpoints_table, "touchpoints table")
+    channels = sql.query_frame(conn, sql.channels_sql(touchpoints))["channel"]
     if channels.isna().any():
-        raise ValueError("marts touchpoints: a touch has no channel (channel is NULL)")
+        raise ValueError(f"{touchpoints}: a touch has no channel (channel is NULL)")
     bad = [c for c in channels if ">" in c]
     if bad:
-        raise ValueError(f"marts touchpoints: channel names must not contain '>' (found {bad[:5]})")
+        raise ValueError(f"{touchpoints}: channel names must not contain '>' (found {bad[:5]})")
     return sorted(str(c) for c in channels)
 
 
