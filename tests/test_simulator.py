@@ -112,6 +112,18 @@ def test_truth_reconciles_with_the_orders_in_the_landing_zone(small_world: Path)
     assert (revenue["net_revenue"] <= revenue["gross_revenue"] + 1e-9).all()
 
 
+def test_net_truth_is_the_gross_truth_times_the_expected_net_share(small_world: Path) -> None:
+    revenue = pd.read_csv(small_world / "truth/weekly_revenue.csv")
+    realized = revenue["net_revenue"].sum() / revenue["gross_revenue"].sum()
+    # 24k orders, 5% refunded: the realized share is within a few tenths of a percent
+    assert realized == pytest.approx(cfg.EXPECTED_NET_SHARE, abs=0.004)
+    summary = pd.read_csv(small_world / "truth/channel_summary.csv")
+    assert np.allclose(summary["roas_net"], summary["roas"] * cfg.EXPECTED_NET_SHARE)
+    exp = json.loads((small_world / "truth/experiment.json").read_text())
+    assert exp["true_effect_abs_net"] == pytest.approx(exp["true_effect_abs"] * 0.955)
+    assert exp["true_iroas_net"] == pytest.approx(exp["true_iroas"] * 0.955)
+
+
 def test_true_spend_equals_what_the_platforms_report(small_world: Path) -> None:
     weekly = pd.read_csv(small_world / "truth/weekly_incremental_revenue.csv")
     truth = weekly.groupby("component")["spend"].sum()

@@ -154,6 +154,12 @@ AVERAGE_ORDER_VALUE = 95.0
 """Mean order value, USD (lognormal, sigma 0.45)."""
 ORDER_VALUE_SIGMA = 0.45
 REFUND_RATE = 0.05
+PARTIAL_REFUND_SHARE = 0.2
+"""Share of refunds that are partial (uniform 20-80% of the order, mean 50%); the rest are full."""
+EXPECTED_NET_SHARE = 1 - REFUND_RATE * (1 - PARTIAL_REFUND_SHARE * 0.5)
+"""Expected net / gross revenue of an order: 1 - 0.05 x (0.8 x 1 + 0.2 x 0.5) = 0.955.
+Refunds do not depend on the channel, so true effects on net revenue (what the marts,
+the MMM and the experiment analysis measure) are the gross effects times this."""
 DUPLICATE_DELIVERY_RATE = 0.02
 EVENT_DUPLICATE_RATE = 0.03  # client + server copy of the same tracking event
 

@@ -94,7 +94,10 @@ def _expected_total(world: World, c: int, spend: np.ndarray) -> np.ndarray:
 
 
 def channel_summary(world: World, weekly: pd.DataFrame) -> pd.DataFrame:
-    """channel x period (``all``, ``last_52_weeks``): spend, incremental revenue, ROAS, mROAS."""
+    """channel x period (``all``, ``last_52_weeks``): spend, incremental revenue, ROAS, mROAS.
+
+    Revenue here is gross (before refunds); ``roas_net`` is the same ROAS on net revenue
+    (x ``EXPECTED_NET_SHARE``), the like-for-like truth for a model fitted on net revenue."""
     rows = []
     T = world.calendar.n_days
     periods = {"all": (0, T), "last_52_weeks": (T - 52 * 7, T)}
@@ -115,6 +118,7 @@ def channel_summary(world: World, weekly: pd.DataFrame) -> pd.DataFrame:
                 "roas": float(own["revenue"].sum()) / spend if spend else float("nan"),
                 "expected_roas": float(base) / spend if spend else float("nan"),
                 "mroas": float(bumped - base) / (0.01 * spend) if spend else float("nan"),
+                "roas_net": cfg.EXPECTED_NET_SHARE * float(own["revenue"].sum()) / spend if spend else float("nan"),
             })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -152,9 +156,12 @@ def experiment_truth(world: World) -> dict:
         "counterfactual_revenue": float(counterfactual_total),
         "spend_change": float(spend_change),
         "true_iroas": float(effect / spend_change),
+        "true_effect_abs_net": float(effect * cfg.EXPECTED_NET_SHARE),
+        "true_iroas_net": float(effect * cfg.EXPECTED_NET_SHARE / spend_change),
         "definition": "effect = expected revenue with meta paused - expected revenue with meta as planned, "
         "treatment metros, test window only; pct relative to the counterfactual total revenue; "
-        "iroas = effect / spend_change.",
+        "iroas = effect / spend_change. Revenue is gross (before refunds); the _net values are on "
+        "net revenue (x expected net share 0.955), what an analysis of net revenue estimates.",
     }
 
 

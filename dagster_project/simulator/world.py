@@ -163,7 +163,7 @@ def _draw_orders(
     value_usd = amount_minor / 100.0 * rate
 
     refunded = rng.uniform(size=n) < cfg.REFUND_RATE
-    partial = rng.uniform(size=n) < 0.2
+    partial = rng.uniform(size=n) < cfg.PARTIAL_REFUND_SHARE
     refund_minor = np.where(
         refunded,
         np.where(partial, np.round(amount_minor * rng.uniform(0.2, 0.8, size=n)), amount_minor),
