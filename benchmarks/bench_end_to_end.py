@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import dbt_world  # noqa: E402
 
-from benchmarks._common import Timer, write_result  # noqa: E402
+from benchmarks._common import Timer, disk_bytes, write_result  # noqa: E402
 
 STAGES = [
     ("ingest", "group:ingest"),
@@ -43,14 +43,6 @@ STAGES = [
 ]
 INCREMENT_STAGES = ["ingest", "dbt", "mta"]
 """What a daily run repeats after one more day of data (the issue's 5% comparison)."""
-
-
-def size(path: Path) -> int:
-    return (
-        sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-        if path.is_dir()
-        else path.stat().st_size
-    )
 
 
 def main() -> None:
@@ -114,8 +106,8 @@ def main() -> None:
                 "all_ok": all(s["ok"] for s in stages),
                 "daily_increment": increment,
                 "peak_rss_mib": {"runner": round(self_peak), "children_max": round(child_peak)},
-                "warehouse_bytes": size(home / "warehouse.duckdb"),
-                "landing_bytes": size(home / "landing"),
+                "warehouse_bytes": disk_bytes(home / "warehouse.duckdb"),
+                "landing_bytes": disk_bytes(home / "landing"),
             },
         )
     finally:

@@ -43,6 +43,7 @@ from dagster_project.geo.simulation import (
     interval_coverage,
     synthetic_geo_panel,
 )
+from dagster_project.simulator.config import PARTIAL_REFUND_SHARE
 
 TREATED = ["G03", "G08", "G15", "G22", "G29", "G36"]
 START, END = date(2025, 11, 3), date(2025, 11, 30)
@@ -127,7 +128,7 @@ def _order_noise_panel(
     n = int(counts.sum())
     values = rng.lognormal(np.log(aov) - sigma**2 / 2, sigma, n)
     refunded = rng.uniform(size=n) < refund_rate
-    share = np.where(rng.uniform(size=n) < 0.2, rng.uniform(0.2, 0.8, n), 1.0)
+    share = np.where(rng.uniform(size=n) < PARTIAL_REFUND_SHARE, rng.uniform(0.2, 0.8, n), 1.0)
     values = values - np.where(refunded, values * share, 0.0)
     cell = np.repeat(np.arange(counts.size), counts.ravel())
     return np.bincount(cell, weights=values, minlength=counts.size).reshape(counts.shape) / scale
@@ -141,13 +142,13 @@ def demo_noise_budget(truth_dir: Path, n_draws: int = 300) -> dict:
         block_mean_spread,
         fit_counterfactual,
     )
-    from dagster_project.simulator.config import ORDER_VALUE_SIGMA
+    from dagster_project.simulator.config import EXPECTED_NET_SHARE, ORDER_VALUE_SIGMA
 
     exp = json.loads((truth_dir / "experiment.json").read_text())
     world = json.loads((truth_dir / "parameters.json").read_text())
     params = {"aov": world["average_order_value_usd"], "sigma": ORDER_VALUE_SIGMA,
               "refund_rate": world["refund_rate"]}  # fmt: skip
-    net_factor = 1 - params["refund_rate"] * (0.8 + 0.2 * 0.5)  # expected share kept
+    net_factor = EXPECTED_NET_SHARE  # expected share of revenue kept after refunds
     weekly = pd.read_csv(truth_dir / "weekly_incremental_revenue.csv", dtype={"geo": str})
     expected = weekly.groupby(["week_start", "geo"])["expected_revenue"].sum().unstack("geo")
     first = list(expected.index).index(exp["start"])
@@ -173,18 +174,19 @@ def demo_noise_budget(truth_dir: Path, n_draws: int = 300) -> dict:
             m: round(total_effect(values, m)[0] / truth - 1, 4) for m in methods
         },
     }  # fmt: skip
+    # the best any estimator can do: the treated geos' expected counterfactual known
+    known = net_factor * (values[first:, treated].sum() - truth)
     for scale in (1.0, 3.0):
         rng = np.random.default_rng(5)
         estimates = {m: [] for m in (*methods, "oracle")}
         covered = 0
         for _ in range(n_draws):
             panel = _order_noise_panel(rng, values, scale, params)
+            fits = {m: total_effect(panel, m) for m in methods}
             for m in methods:
-                estimates[m].append(total_effect(panel, m)[0])
-            # the best any estimator can do: the treated geos' expected counterfactual known
-            known = net_factor * (values[first:, treated].sum() - truth)
+                estimates[m].append(fits[m][0])
             estimates["oracle"].append(panel[first:, treated].sum() - known)
-            att, fit = total_effect(panel, "synthetic_control")
+            att, fit = fits["synthetic_control"]
             y1 = panel[:, treated].mean(axis=1)
             conformal = ConformalTest(y1, panel[:, donors], first, "synthetic_control")
             low, high = conformal.interval(

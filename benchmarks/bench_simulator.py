@@ -20,12 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import Timer, write_result
+from benchmarks._common import Timer, disk_bytes, write_result
 from dagster_project.simulator import simulate_world
-
-
-def du(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def main() -> None:
@@ -49,7 +45,7 @@ def main() -> None:
                 "stage_seconds": summary.stage_seconds,
                 "people": summary.people, "touches": summary.touches,
                 "tracking_events": summary.events, "orders": summary.orders,
-                "stripe_deliveries": summary.stripe_deliveries, "landing_bytes": du(out / "landing"),
+                "stripe_deliveries": summary.stripe_deliveries, "landing_bytes": disk_bytes(out / "landing"),
             })  # fmt: skip
         finally:
             shutil.rmtree(out, ignore_errors=True)

@@ -81,15 +81,11 @@ def ensure_dagster_home(home: Path | None = None, folder: Path | None = None) ->
     """Create the Dagster instance folder with its ``dagster.yaml`` (pool limit 1) and
     return it: ``folder`` when given (a user's ``$DAGSTER_HOME``; an existing
     ``dagster.yaml`` there is left as it is), else ``$TRIANGULATE_HOME/dagster``."""
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not (folder / "dagster.yaml").exists():
-            (folder / "dagster.yaml").write_text(DAGSTER_INSTANCE_YAML)
-        return folder
-    folder = dagster_home(home)
+    ours = folder is None
+    folder = folder or dagster_home(home)
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "dagster.yaml"
-    if not config.exists() or config.read_text() != DAGSTER_INSTANCE_YAML:
+    if not config.exists() or (ours and config.read_text() != DAGSTER_INSTANCE_YAML):
         config.write_text(DAGSTER_INSTANCE_YAML)
     return folder
 

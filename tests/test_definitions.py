@@ -12,6 +12,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests import STAGE_GROUPS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,15 +36,7 @@ def test_assets_are_grouped_by_stage_and_warehouse_assets_share_one_pool() -> No
         for k in graph.get_all_asset_keys()
         if graph.get(k).is_materializable
     }
-    assert {
-        "ingest",
-        "transform",
-        "attribution",
-        "mix_model",
-        "experiments",
-        "triangulation",
-        "reporting",
-    } <= groups
+    assert set(STAGE_GROUPS) <= groups
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if node.is_materializable:

@@ -21,8 +21,7 @@ pytestmark = pytest.mark.slow
 
 FAST_MMM = Path(__file__).parent / "fixtures" / "mmm_fast.yaml"
 
-CONTRACT = TABLE_COLUMNS
-PUBLISHED = [t for t in CONTRACT if t.startswith("measurement.")]
+PUBLISHED = [t for t in TABLE_COLUMNS if t.startswith("measurement.")]
 
 
 def _run(select: str = "*") -> tuple[bool, str]:
@@ -80,7 +79,7 @@ def pipeline_home(tmp_path_factory: pytest.TempPathFactory, small_world: Path):
 
 
 def test_every_contract_table_is_published_with_its_columns(pipeline_home: Path) -> None:
-    for table, columns in CONTRACT.items():
+    for table, columns in TABLE_COLUMNS.items():
         frame = _query(pipeline_home, f"select * from {table} limit 5")
         assert len(frame), f"{table} is empty"
         missing = [c for c in columns if c not in frame.columns]

@@ -28,20 +28,11 @@ import pytest
 from playwright.sync_api import expect
 
 from dagster_project.paths import PROJECT_ROOT, ensure_dagster_home, landing_dir, warehouse_path
+from tests import STAGE_GROUPS
 from tests.browser import headless_chromium, save_screenshot
 
 pytestmark = pytest.mark.slow
 
-STAGE_GROUPS = (
-    "ingest",
-    "transform",
-    "attribution",
-    "mix_model",
-    "experiments",
-    "triangulation",
-    "reporting",
-)
-"""Asset groups of dagster_project/definitions.py (``quality`` holds asset checks, no assets)."""
 LOCATION = "dagster_project.definitions"
 SERVER_START_TIMEOUT_S = 120
 PAGE_TIMEOUT_MS = 60_000

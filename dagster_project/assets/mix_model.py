@@ -101,16 +101,20 @@ def _fit_and_publish(
     return run
 
 
+MMM_INPUTS = [
+    *with_gated_upstream("marts.mmm_weekly_input"),
+    table_key("measurement.geo_experiment_results"),
+]
+"""What the MMM reads, plus the gated marts those are built from (their gates stop it too)."""
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             table_key(t),
             kinds={"pymc", "duckdb"},
             owners=["team:marketing-science"],
-            deps=[
-                *with_gated_upstream("marts.mmm_weekly_input"),
-                table_key("measurement.geo_experiment_results"),
-            ],
+            deps=MMM_INPUTS,
             description=desc,
         )
         for t, desc in zip(

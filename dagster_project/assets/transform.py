@@ -33,6 +33,28 @@ def dbt_project() -> DbtProject:
     return project
 
 
+def warehouse_table(node: dict) -> str:
+    """``schema.name`` of the table a dbt model, seed or snapshot builds (its custom
+    ``schema`` config, else the target schema)."""
+    return f"{node.get('config', {}).get('schema') or node['schema']}.{node['name']}"
+
+
+@cache
+def _table_parents() -> dict[str, list[str]]:
+    """The dbt manifest, parsed once: each table a dbt node builds -> the tables of its
+    parent nodes (models, seeds, snapshots; sources are the ingest assets)."""
+    manifest = json.loads(Path(dbt_project().manifest_path).read_text())
+    tables = {
+        uid: warehouse_table(node)
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] in ("model", "seed", "snapshot")
+    }
+    return {
+        table: [tables[p] for p in manifest["parent_map"].get(uid, []) if p in tables]
+        for uid, table in tables.items()
+    }
+
+
 class TriangulateTranslator(DagsterDbtTranslator):
     """dbt models and seeds are keyed ``[schema, name]`` (``marts/fct_orders``), like the
     warehouse tables they build, and land in group ``transform``; sources keep the asset
@@ -40,10 +62,7 @@ class TriangulateTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
-            schema = (
-                dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
-            )
-            return dg.AssetKey([schema, dbt_resource_props["name"]])
+            return table_key(warehouse_table(dbt_resource_props))
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props) -> str | None:
@@ -66,27 +85,18 @@ def with_gated_upstream(*tables: str) -> list[dg.AssetKey]:
     """
     from dagster_project.quality import GATED_TABLES
 
-    manifest = json.loads(Path(dbt_project().manifest_path).read_text())
-    nodes = manifest["nodes"]
-    by_table = {
-        f"{n.get('config', {}).get('schema') or n['schema']}.{n['name']}": uid
-        for uid, n in nodes.items()
-        if n["resource_type"] == "model"
-    }
+    parents = _table_parents()
     keys = [table_key(t) for t in tables]
     seen: set[str] = set()
-    todo = [by_table[t] for t in tables if t in by_table]
+    todo = [t for t in tables if t in parents]
     while todo:
-        uid = todo.pop()
-        for parent in manifest["parent_map"].get(uid, []):
-            if parent in seen or parent not in nodes:
+        for parent in parents[todo.pop()]:
+            if parent in seen:
                 continue
             seen.add(parent)
             todo.append(parent)
-            node = nodes[parent]
-            name = f"{node.get('config', {}).get('schema') or node['schema']}.{node['name']}"
-            if name in GATED_TABLES and table_key(name) not in keys:
-                keys.append(table_key(name))
+            if parent in GATED_TABLES and table_key(parent) not in keys:
+                keys.append(table_key(parent))
     return keys
 
 

@@ -204,17 +204,14 @@ def attribute_from_warehouse(
     chosen = check_models(models)
     channels = _check_channels(conn, touchpoints_table)
     heuristic_parts, path_parts, week_parts = [], [], []
-    for persons in person_buckets(conn, touchpoints_table, buckets):
-        with journey_touches(
-            conn, journeys_table, touchpoints_table, lookback_days, persons
-        ) as touches:
-            heuristic_parts.append(
-                sql.query_frame(
-                    conn, sql.heuristic_credit_sql(touches, direct_channel, half_life_days)
-                )
-            )
-            path_parts.append(journey_path_frames(conn, touches, True, channels))
-            week_parts.append(sql.query_frame(conn, sql.attributable_weeks_sql(touches)))
+    for touches in bucketed_journey_touches(
+        conn, journeys_table, touchpoints_table, lookback_days, buckets
+    ):
+        heuristic_parts.append(
+            sql.query_frame(conn, sql.heuristic_credit_sql(touches, direct_channel, half_life_days))
+        )
+        path_parts.append(journey_path_frames(conn, touches, True, channels))
+        week_parts.append(sql.query_frame(conn, sql.attributable_weeks_sql(touches)))
     heuristics = _sum_by(heuristic_parts, ["week_start", "channel", "campaign"])
     heuristics["week_start"] = _as_date(heuristics["week_start"])
     paths = _encode_path_parts(path_parts, True, channels)
@@ -293,6 +290,22 @@ def person_buckets(
     return sql.person_ranges([value for value in cuts if value != smallest])
 
 
+def bucketed_journey_touches(
+    conn: Any,
+    journeys_table: str,
+    touchpoints_table: str,
+    lookback_days: float,
+    buckets: int | None = None,
+) -> Iterator[str]:
+    """The journey-touch table of each bucket of people in turn (:func:`person_buckets`,
+    :func:`journey_touches`); each is dropped when the caller asks for the next one."""
+    for persons in person_buckets(conn, touchpoints_table, buckets):
+        with journey_touches(
+            conn, journeys_table, touchpoints_table, lookback_days, persons
+        ) as touches:
+            yield touches
+
+
 @contextmanager
 def journey_touches(
     conn: Any,
@@ -331,12 +344,12 @@ def aggregated_paths_from_warehouse(
     revenue, nulls``), e.g. to feed :func:`attribute_paths` or ChannelAttribution.
     ``buckets``: as in :func:`attribute_from_warehouse`."""
     channels = _check_channels(conn, touchpoints_table)
-    parts = []
-    for persons in person_buckets(conn, touchpoints_table, buckets):
-        with journey_touches(
-            conn, journeys_table, touchpoints_table, lookback_days, persons
-        ) as touches:
-            parts.append(journey_path_frames(conn, touches, by_week, channels))
+    parts = [
+        journey_path_frames(conn, touches, by_week, channels)
+        for touches in bucketed_journey_touches(
+            conn, journeys_table, touchpoints_table, lookback_days, buckets
+        )
+    ]
     encoded = _encode_path_parts(parts, by_week, channels)
     paths = pd.DataFrame({"path": pd.Series(decoded_paths(encoded), dtype="str")})
     if by_week:
@@ -355,7 +368,8 @@ def journey_paths(
     max_coded_touches: int | None = None,
 ) -> EncodedPaths:
     """The journeys of a journey-touch table as encoded aggregated paths, grouped in SQL
-    (:func:`journey_path_frames`)."""
+    (:func:`journey_path_frames`): one table in one call, for tests and notebooks; the
+    engine itself adds up :func:`journey_path_frames` over buckets of people."""
     parts = [journey_path_frames(conn, touches, by_week, channels, max_coded_touches)]
     return _encode_path_parts(parts, by_week, channels)
 
