@@ -234,3 +234,19 @@ def test_attribute_paths_with_weeks_fits_each_week_and_sums():
     assert not np.allclose(
         got.loc["markov_1", "conversions"], pooled.loc["markov_1", "conversions"]
     )
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_dense_and_sparse_chain_solves_agree(order, monkeypatch):
+    """Small chains are solved dense, large ones sparse (markov.DENSE_STATES): the same
+    exact LU solve, so every credit and removal effect agrees to rounding either way."""
+    from dagster_project.mta import markov
+
+    paths = encode_paths(random_paths(11, rows=120, weeks=2))
+    monkeypatch.setattr(markov, "DENSE_STATES", 10**6)
+    dense = markov.markov_credit(paths, order)
+    monkeypatch.setattr(markov, "DENSE_STATES", 0)
+    sparse = markov.markov_credit(paths, order)
+    assert len(dense) > 0 and list(dense["channel"]) == list(sparse["channel"])
+    columns = ["conversions", "revenue", "removal_effect", "revenue_removal_effect"]
+    np.testing.assert_allclose(dense[columns], sparse[columns], rtol=1e-10, atol=1e-12)

@@ -386,22 +386,35 @@ def _removal_effects(
     Returns ``(full [k], effects [channels, k])``; an effect is ``max(0, 1 - without /
     full)``, 0 when the full chain absorbs nothing.
     """
-    full = _start_value(q, r, np.ones(q.shape[0], dtype=bool))
+    chain = q.toarray() if q.shape[0] <= DENSE_STATES else q
+    full = _start_value(chain, r, np.ones(q.shape[0], dtype=bool))
     effects = np.zeros((membership.shape[1], r.shape[1]))
     for c in range(membership.shape[1]):
-        without = _start_value(q, r, ~membership[:, c])
+        without = _start_value(chain, r, ~membership[:, c])
         with np.errstate(divide="ignore", invalid="ignore"):
             effects[c] = np.where(full > 0, np.maximum(0.0, 1.0 - without / full), 0.0)
     return full, effects
 
 
-def _start_value(q: sp.csr_matrix, r: np.ndarray, keep: np.ndarray) -> np.ndarray:
+DENSE_STATES = 128
+"""Chains of at most this many states are solved dense (LAPACK), larger ones sparse
+(SuperLU). Both are exact LU solves; for small chains scipy's sparse bookkeeping costs
+more than the factorization (measured per solve: 12 states 0.21 ms sparse vs 0.02 ms
+dense, 100 states 0.53 vs 0.11, 200 states 1.1 vs 2.3). Orders 1 and 2 are mostly small,
+order 3 mostly large."""
+
+
+def _start_value(q: sp.csr_matrix | np.ndarray, r: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """``x[start]`` of ``(I - Q) x = r`` restricted to the kept states (start is index 0),
-    one value per column of ``r``; one sparse LU factorization for all columns."""
+    one value per column of ``r``; one LU factorization for all columns (dense when ``q``
+    is a dense array, see :data:`DENSE_STATES`)."""
     kept = np.flatnonzero(keep)
     r_kept = r[kept]
     if not r_kept.any():
         return np.zeros(r.shape[1])
+    if isinstance(q, np.ndarray):
+        system = np.eye(len(kept)) - q[np.ix_(kept, kept)]
+        return np.linalg.solve(system, r_kept)[0]
     system = (sp.identity(len(kept), format="csc") - q[kept][:, kept]).tocsc()
     x = splu(system).solve(np.ascontiguousarray(r_kept))
     return np.asarray(x).reshape(len(kept), r.shape[1])[0]
