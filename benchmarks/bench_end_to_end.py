@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix=f"bench_e2e_{args.scale}_"))
+    held_back = home.parent / f"{home.name}_held"  # the last day's records until the increment
     os.environ["TRIANGULATE_HOME"] = str(home)
     from dagster_project.runner import materialize_selection
     from dagster_project.simulator import simulate_world
@@ -79,10 +80,10 @@ def main() -> None:
             summary = simulate_world(home, scale=args.scale, seed=args.seed)
         stages.append({"stage": "simulate", "seconds": round(t.seconds, 2), "ok": True})
         day = dbt_world.last_simulated_day(home)
-        held = dbt_world.hold_back_tail(home / "landing", home.parent / f"{home.name}_held", day)
+        held = dbt_world.hold_back_tail(home / "landing", held_back, day)
         stages += run_stages([name for name, _ in STAGES], "full")
         if all(s["ok"] for s in stages):
-            dbt_world.add_held_back(home / "landing", home.parent / f"{home.name}_held")
+            dbt_world.add_held_back(home / "landing", held_back)
             again = run_stages(INCREMENT_STAGES, "increment")
             full_part = sum(s["seconds"] for s in stages if s["stage"] in INCREMENT_STAGES)
             increment = {
@@ -124,7 +125,7 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(home.parent / f"{home.name}_held", ignore_errors=True)
+        shutil.rmtree(held_back, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -144,12 +144,6 @@ def load_warehouse(
     conn.unregister("conversion_input")
 
 
-def timed(function, *args, **kwargs):
-    started = time.perf_counter()
-    value = function(*args, **kwargs)
-    return value, time.perf_counter() - started
-
-
 def timed_with_cpu(function, *args, **kwargs):
     """(value, wall seconds, CPU seconds of this process: all DuckDB threads included).
 
@@ -173,11 +167,16 @@ def fastest_with_cpu(repeat: int, function, *args, **kwargs):
     )
 
 
+def timed(function, *args, **kwargs):
+    """(value, wall seconds)."""
+    value, wall, _ = timed_with_cpu(function, *args, **kwargs)
+    return value, wall
+
+
 def fastest(repeat: int, function, *args, **kwargs):
     """``function(*args)`` run ``repeat`` times: (last value, fastest seconds, every run)."""
-    runs = [timed(function, *args, **kwargs) for _ in range(max(1, repeat))]
-    seconds = [s for _, s in runs]
-    return runs[-1][0], min(seconds), seconds
+    value, wall, _, runs = fastest_with_cpu(repeat, function, *args, **kwargs)
+    return value, wall, [run_wall for run_wall, _ in runs]
 
 
 def load_average() -> float:

@@ -50,7 +50,8 @@ def experiment_spend_changes(conn, specs: list[ExperimentSpec]) -> dict[str, flo
     all_geos = sorted(spend["geo"].astype(str).unique())
     changes = {}
     for s in specs:
-        reference = s.control_geos or [g for g in all_geos if g not in set(s.treatment_geos)]
+        treated = set(s.treatment_geos)
+        reference = s.control_geos or [g for g in all_geos if g not in treated]
         changes[s.id] = window_change(
             spend, "spend", s.treatment_geos, s.start, s.end, channel=s.channel,
             reference_geos=reference,

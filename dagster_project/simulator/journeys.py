@@ -227,6 +227,8 @@ def _person_time_order(person: np.ndarray, ts: np.ndarray) -> np.ndarray:
     number into one unique int64 key, so a single unstable integer sort gives the same
     order, ties in time included.
     """
+    if len(person) and int(person.max()) >= 1 << 23:  # person << 40 must stay below 2**63
+        raise ValueError(f"_person_time_order packs person numbers below 2**23, got {person.max()}")
     by_time = np.argsort(ts, kind="stable")
     rank = np.empty(len(ts), dtype=np.int64)
     rank[by_time] = np.arange(len(ts))
