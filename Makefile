@@ -15,6 +15,7 @@ test: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/pytest -q
+	$(VENV)/pytest -q -m full_scale
 
 test-fast: setup
 	$(VENV)/pytest -q -m "not slow"

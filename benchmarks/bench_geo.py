@@ -13,7 +13,7 @@ Run: ``uv run python benchmarks/bench_geo.py`` (writes benchmarks/results/geo.js
 
 Separately, ``uv run python benchmarks/bench_geo.py --demo-truth DIR/truth`` measures the
 noise budget of the simulated world's own experiment (writes
-benchmarks/results/geo_demo_noise.json): the estimators on the noise-free panel (expected
+benchmarks/results/geo_<scale>_noise.json, e.g. geo_demo_noise.json): the estimators on the noise-free panel (expected
 revenue per geo and week, from ``weekly_incremental_revenue.csv``: any error there is
 bias; scored against the gross effect), then on net-revenue panels re-drawn from it with
 the world's order noise (Poisson order counts, lognormal order values, refunds) at 1x and
@@ -206,7 +206,8 @@ def demo_noise_budget(truth_dir: Path, n_draws: int = 300) -> dict:
             for m, r in rel.items()
         } | {"synthetic_control_conformal_90_coverage": covered / n_draws,
              "draws": n_draws}  # fmt: skip
-    write_result("geo_demo_noise", out)
+    scale = world.get("scale", "demo")  # demo -> geo_demo_noise.json, full -> geo_full_noise.json
+    write_result(f"geo_{scale}_noise", out)
     return out
 
 

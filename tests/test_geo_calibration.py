@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from dagster_project.geo.calibration import lift_test_rows, mta_calibration_factor, window_change
+from dagster_project.geo.calibration import (
+    experiment_spend,
+    lift_test_rows,
+    mta_calibration_factor,
+    window_change,
+)
 
 START, END = date(2026, 3, 2), date(2026, 3, 29)  # 28 days = 4 MMM weeks
 
@@ -94,6 +99,74 @@ def test_lift_test_rows_national():
             "sigma": 20_000.0 / (2 * z) / 4,
         }
     )
+
+
+def _market_curve(weights: np.ndarray, beta: float = 9.0, k: float = 800.0):
+    """Weekly revenue of geos that respond alike per head (Michaelis-Menten, as the
+    simulator): geo g with population weight w_g and weekly spend x_g returns
+    beta * w_g * (x_g / w_g) / (x_g / w_g + k)."""
+
+    def geo_revenue(spend: np.ndarray) -> np.ndarray:
+        per_head = spend / weights
+        return beta * weights * per_head / (per_head + k)
+
+    return geo_revenue
+
+
+@pytest.mark.parametrize("multiplier", [0.0, 2.0])  # a holdout and a heavy-up
+def test_national_rows_scale_a_geo_slice_to_the_market(multiplier):
+    """In a market of geos alike per head, the scaled row states exactly what the test
+    measured on the market's own curve f(X) = sum_g f_g(X w_g / W); the unscaled change at
+    the market's spend (a dilution everywhere) misstates it."""
+    weights = np.array([3.0, 2.0, 1.0, 1.5, 2.5])  # geos 0, 1 treated: share s = 0.5
+    treated = np.array([True, True, False, False, False])
+    geo_revenue = _market_curve(weights)
+    market_week = 5_000.0  # USD per week, spread per head
+    spend = market_week * weights / weights.sum()
+
+    def market(x_week: float) -> float:
+        return float(geo_revenue(x_week * weights / weights.sum()).sum())
+
+    tested = np.where(treated, spend * multiplier, spend)
+    lift_week = float((geo_revenue(tested) - geo_revenue(spend)).sum())  # USD per week
+    spend_change_week = float((tested - spend).sum())
+    result = _result(
+        spend_change=spend_change_week * 4, incremental_revenue=lift_week * 4,
+        incremental_revenue_ci_low=lift_week * 4 - 1_000, incremental_revenue_ci_high=lift_week * 4 + 1_000,
+    )  # fmt: skip
+    treated_day, market_day = spend[treated].sum() / 7, market_week / 7
+    (row,) = lift_test_rows(result, treated_day, market_spend_per_day=market_day).to_dict("records")
+    share = treated_day / market_day
+    assert share == pytest.approx(0.5)
+    assert row["x"] == pytest.approx(market_week)
+    assert row["delta_x"] == pytest.approx(spend_change_week / share)
+    assert row["sigma"] == pytest.approx(1_000 / norm.ppf(0.95) / 4 / share)
+    # the curve the national model fits, at the row's x and x + delta_x, says what was measured
+    assert market(row["x"] + row["delta_x"]) - market(row["x"]) == pytest.approx(row["delta_y"])
+    # the unscaled row at the market's spend (the old encoding) asks for a different change
+    old = lift_test_rows(result, market_day).iloc[0]
+    implied = market(old["x"] + old["delta_x"]) - market(old["x"])
+    assert abs(implied - old["delta_y"]) > 0.05 * abs(old["delta_y"])
+
+
+def test_national_rows_refuse_an_impossible_market():
+    with pytest.raises(ValueError, match="must be at least the treatment geos"):
+        lift_test_rows(_result(), 600.0, market_spend_per_day=500.0)
+    with pytest.raises(ValueError, match="for a national model"):
+        lift_test_rows(_result(), {"G01": 600.0}, market_spend_per_day=900.0)
+
+
+def test_experiment_spend_is_the_treated_change_and_the_market_around_it():
+    spend = _daily_spend(
+        {"G01": 200.0, "G02": 400.0, "G03": 50.0, "G04": 150.0},
+        {"G01": 0.0, "G02": 0.0, "G03": 75.0, "G04": 225.0},  # others up 50 % in the window
+    )
+    out = experiment_spend(spend, "tv", ["G01", "G02"], ["G03"], START, END)
+    assert out.treated.change == pytest.approx(-900.0 * 28)  # follows the control's +50 %
+    assert out.treated_per_day == pytest.approx(900.0)
+    assert out.market_per_day == pytest.approx(900.0 + 75.0 + 225.0)  # G04 counts as market
+    everyone = experiment_spend(spend, "tv", ["G01", "G02"], None, START, END)
+    assert everyone.treated.change == pytest.approx(-900.0 * 28)
 
 
 def test_lift_test_rows_per_geo_carry_one_experiment_of_information():

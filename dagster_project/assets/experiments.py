@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.assets import WAREHOUSE_POOL, table_key
 from dagster_project.assets.transform import with_gated_upstream
 from dagster_project.geo.analysis import analyze_registry
-from dagster_project.geo.calibration import window_change
+from dagster_project.geo.calibration import ExperimentSpend, experiment_spend
 from dagster_project.geo.registry import ExperimentSpec
 from dagster_project.warehouse import replace_table
 
@@ -41,22 +41,23 @@ EXPERIMENT_METRICS = ("net_revenue", "gross_revenue", "orders")
 """Columns of ``marts.mmm_weekly_input`` an experiment's ``metric`` may name."""
 
 
+def experiment_spends(conn, specs: list[ExperimentSpec]) -> dict[str, ExperimentSpend]:
+    """Each experiment's spend in the treatment geos and the market, by experiment id, from
+    ``marts.fct_daily_channel_spend`` (see the module docstring and
+    :func:`dagster_project.geo.calibration.experiment_spend`)."""
+    spend = conn.execute("select date, geo, channel, spend from marts.fct_daily_channel_spend").df()
+    return {
+        s.id: experiment_spend(spend, s.channel, s.treatment_geos, s.control_geos, s.start, s.end)
+        for s in specs
+    }
+
+
 def experiment_spend_changes(conn, specs: list[ExperimentSpec]) -> dict[str, float]:
-    """Spend change per experiment id (USD, negative for a holdout), see the module docstring.
+    """Spend change per experiment id (USD, negative for a holdout).
 
     Reference geos: the spec's control geos, or every geo not treated when it names none.
     """
-    spend = conn.execute("select date, geo, channel, spend from marts.fct_daily_channel_spend").df()
-    all_geos = sorted(spend["geo"].astype(str).unique())
-    changes = {}
-    for s in specs:
-        treated = set(s.treatment_geos)
-        reference = s.control_geos or [g for g in all_geos if g not in treated]
-        changes[s.id] = window_change(
-            spend, "spend", s.treatment_geos, s.start, s.end, channel=s.channel,
-            reference_geos=reference,
-        ).change  # fmt: skip
-    return changes
+    return {k: v.treated.change for k, v in experiment_spends(conn, specs).items()}
 
 
 @dg.asset(

@@ -45,9 +45,12 @@ def mmm_config(path: str = ""):
 def lift_tests_from_experiments(conn, channels: list[str]) -> pd.DataFrame | None:
     """pymc-marketing lift-test rows from the synthetic-control results of every tested channel.
 
-    ``x`` is the channel's national spend per week before the test (national model).
+    National model: each test is scaled from its treatment geos to the whole market
+    (``x`` = the market's spend per week in the window, the changes divided by the
+    treatment geos' share of it; see :func:`dagster_project.geo.calibration.lift_test_rows`).
     """
-    from dagster_project.geo.calibration import lift_test_rows, window_change
+    from dagster_project.assets.experiments import experiment_spends, registered_experiments
+    from dagster_project.geo.calibration import lift_test_rows
 
     if not table_exists(conn, "measurement.geo_experiment_results"):
         return None
@@ -57,13 +60,19 @@ def lift_tests_from_experiments(conn, channels: list[str]) -> pd.DataFrame | Non
     ]
     if results.empty:
         return None
-    spend = conn.execute("select date, geo, channel, spend from marts.fct_daily_channel_spend").df()
-    geos = sorted(spend["geo"].unique())
+    specs = [s for s in registered_experiments(conn) if s.id in set(results["experiment_id"])]
+    spends = experiment_spends(conn, specs)
     rows = []
     for _, result in results.iterrows():
-        start, end = pd.Timestamp(result["start"]).date(), pd.Timestamp(result["end"]).date()
-        national = window_change(spend, "spend", geos, start, end, channel=result["channel"])
-        rows.append(lift_test_rows(result, national.baseline_per_day))
+        spend = spends.get(result["experiment_id"])
+        if spend is None:
+            raise ValueError(
+                f"measurement.geo_experiment_results: experiment {result['experiment_id']!r} "
+                "is no longer in the registry (raw.experiments); re-run geo_experiment_results"
+            )
+        rows.append(
+            lift_test_rows(result, spend.treated_per_day, market_spend_per_day=spend.market_per_day)
+        )
     return pd.concat(rows, ignore_index=True)
 
 
