@@ -127,8 +127,11 @@ def _baseline_and_window_totals(
     *,
     channel: str | None,
     what: str,
+    require_baseline: bool = True,
 ) -> tuple[float, float]:
-    """Totals of ``value_column`` in ``geos`` over the baseline days and over the window."""
+    """Totals of ``value_column`` in ``geos`` over the baseline days and over the window
+    (``data`` already filtered to the channel); an empty baseline is an error unless
+    ``require_baseline`` is False."""
     data = data[data["geo"].astype(str).isin([str(g) for g in geos])]
     days = pd.to_datetime(data["date"]).dt.normalize()
     values = pd.to_numeric(data[value_column], errors="raise").to_numpy(dtype=float)
@@ -136,7 +139,7 @@ def _baseline_and_window_totals(
     base_from = start_ts - pd.Timedelta(days=baseline_days)
     in_window = ((days >= start_ts) & (days <= end_ts)).to_numpy()
     in_base = ((days >= base_from) & (days < start_ts)).to_numpy()
-    if not in_base.any():
+    if require_baseline and not in_base.any():
         raise ValueError(
             f"window_change: no {value_column} rows for {what} {', '.join(map(str, geos))}"
             f"{f' and channel {channel}' if channel else ''} in the {baseline_days} days before {start}"
@@ -301,10 +304,10 @@ def experiment_spend(
         spend, "spend", list(treatment_geos), start, end, channel=channel,
         reference_geos=reference,
     )  # fmt: skip
-    rest = spend[(spend["channel"].astype(str) == channel) & spend["geo"].astype(str).isin(others)]
-    days = pd.to_datetime(rest["date"]).dt.normalize()
-    in_window = (days >= pd.Timestamp(start)) & (days <= pd.Timestamp(end))
-    rest_total = float(pd.to_numeric(rest.loc[in_window, "spend"], errors="raise").sum())
+    _, rest_total = _baseline_and_window_totals(
+        spend[spend["channel"].astype(str) == channel], "spend", others, start, end,
+        change.window_days, channel=channel, what="untreated geos", require_baseline=False,
+    )  # fmt: skip
     return ExperimentSpend(treated=change, market_total=change.expected_total + rest_total)
 
 
