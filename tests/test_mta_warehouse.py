@@ -358,6 +358,32 @@ def test_aggregated_paths_from_warehouse_match_the_journey_rules():
     )
 
 
+def test_touches_without_a_person_form_non_converting_journeys():
+    """Touches with no person key cannot be linked to an order (NULL never joins), so they
+    are one unknown "person" whose touches all stay unassigned: its non-converting
+    journeys follow the same rules as a named person's, none lost or split apart; orders
+    without a person have no touches to credit."""
+    touches, journeys = bucket_world("null")
+    lookback_days = 7  # short enough for the unknown person's touches to fall silent
+    with duckdb.connect() as conn:
+        create_tables(conn, touches, journeys)
+        got = aggregated_paths_from_warehouse(conn, lookback_days=lookback_days, by_week=True)
+    want = (
+        expected_journeys(
+            touches.assign(person_key=touches["person_key"].fillna("(nobody)")),
+            journeys[journeys["person_key"].notna()],
+            lookback_days,
+        )
+        .groupby(["week_start", "path"], as_index=False)[["conversions", "revenue", "nulls"]]
+        .sum()
+    )
+    got = got.assign(week_start=got["week_start"].astype(object))
+    assert_same_frames(got, want, ["week_start", "path"])
+    nobody = touches[touches["person_key"].isna()].sort_values("touched_at")
+    silences = nobody["touched_at"].diff() > pd.Timedelta(days=lookback_days)
+    assert silences.any()  # the unknown person's touches split into several journeys
+
+
 def assert_same_frames(got: pd.DataFrame, want: pd.DataFrame, keys: list[str]) -> None:
     """Same rows (by ``keys``) and columns; numbers equal to float rounding."""
     assert list(got.columns) == list(want.columns)

@@ -221,8 +221,11 @@ def journey_touches_from_warehouse_sql(
 
     Cost: one hash join of touches to conversions, one sort of all touches (partitioned
     by person and conversion, so a converting journey's positions come straight out of
-    it), one sort of the unassigned touches for the running journey start, and one hash
-    aggregate for the non-converting journeys' weeks. Non-converting journeys get
+    it, with each person's last unassigned touch for the week of a non-converting
+    journey). Only the unassigned touches of people with a silence longer than the
+    lookback (found by a hash semi join) are sorted again, for the running journey
+    start, and grouped for their journeys' weeks; everyone else's unassigned touches are
+    one journey as they stand. Non-converting journeys get
     positive ``journey_seq`` (the rank of their first touch among the person's
     unassigned touches), converting ones ``-(conversion number)``.
 
@@ -269,17 +272,32 @@ matched_touches as (
 ordered_touches as (
     -- one sort: a converting journey's touches in order (position 1..n), and each
     -- person's unassigned touches (conversion_seq NULL) in order, with the time of the
-    -- previous unassigned touch
+    -- previous unassigned touch and of the person's last unassigned touch
     select
         *,
         row_number() over journey_touches as position,
-        lag(touched_at) over journey_touches as previous_touched_at
+        lag(touched_at) over journey_touches as previous_touched_at,
+        last_value(touched_at) over (
+            journey_touches rows between unbounded preceding and unbounded following
+        ) as last_touched_at
     from matched_touches
     window journey_touches as (partition by person_key, conversion_seq order by touched_at, touch_id)
 ),
-null_touches as (
-    -- a non-converting journey is numbered by the rank of its first touch among the
-    -- person's unassigned touches; positions restart at 1
+null_ordered as (
+    select person_key, position, previous_touched_at, last_touched_at, touched_at, channel, campaign
+    from ordered_touches
+    where conversion_seq is null
+),
+silent_people as (
+    -- people with a silence longer than the lookback between two unassigned touches:
+    -- only their unassigned touches split into several non-converting journeys
+    select distinct person_key
+    from null_ordered
+    where {epoch_seconds("touched_at")} - {epoch_seconds("previous_touched_at")} > {lookback_seconds}
+),
+split_touches as (
+    -- the silent people's (and the NULL person's) unassigned touches: a journey is
+    -- numbered by the rank of its first touch; positions restart at 1
     select
         person_key,
         journey_start as journey_seq,
@@ -298,13 +316,14 @@ null_touches as (
                 end
             ) over (partition by person_key order by position rows unbounded preceding)
                 as journey_start
-        from ordered_touches
-        where conversion_seq is null
+        from null_ordered as n
+        where person_key is null
+            or exists (select 1 from silent_people as s where s.person_key = n.person_key)
     ) as starts
 ),
-null_journey_weeks as (
+split_weeks as (
     select person_key, journey_seq, cast(date_trunc('week', max(touched_at)) as date) as week_start
-    from null_touches
+    from split_touches
     group by person_key, journey_seq
 )
 select
@@ -321,6 +340,23 @@ select
 from ordered_touches
 where conversion_seq is not null
 union all
+-- everyone else's unassigned touches are one non-converting journey, numbered 1, as
+-- they stand (no second sort); its week is that of the person's last unassigned touch
+select
+    person_key,
+    1 as journey_seq,
+    cast(date_trunc('week', last_touched_at) as date) as week_start,
+    cast(0 as double precision) as conversions,
+    cast(0 as double precision) as revenue,
+    cast(1 as double precision) as nulls,
+    position,
+    channel,
+    campaign,
+    cast(null as double precision) as age_days
+from null_ordered as n
+where person_key is not null
+    and not exists (select 1 from silent_people as s where s.person_key = n.person_key)
+union all
 select
     n.person_key,
     n.journey_seq,
@@ -332,8 +368,8 @@ select
     n.channel,
     n.campaign,
     cast(null as double precision) as age_days
-from null_touches as n
-join null_journey_weeks as w
+from split_touches as n
+join split_weeks as w
     on w.person_key is not distinct from n.person_key and w.journey_seq = n.journey_seq
 """
 
