@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dagster_project.mta import engine, sql
+from dagster_project.mta import engine
 from dagster_project.mta.engine import (
     ALL_MODELS,
     CAMPAIGN_CREDIT_COLUMNS,
@@ -469,42 +469,3 @@ def test_bucket_count_follows_the_touch_count(monkeypatch):
         assert len(person_buckets(conn, "marts.fct_touchpoints")) == -(-len(touches) // 100)
         with pytest.raises(ValueError, match="buckets must be a positive integer"):
             attribute_from_warehouse(conn, buckets=0)
-
-
-@pytest.mark.parametrize(
-    ("times", "seconds", "queries_sampled"),
-    [
-        ("any second", "(i * 7919) % 86400", [True]),
-        ("whole minutes", "((i * 7919) % 1440) * 60", [True]),  # the sample is every touch
-        ("half past", "((i * 7919) % 1440) * 60 + 30", [True, False]),  # empty sample
-    ],
-)
-def test_bucket_cuts_come_from_a_sample_of_the_touches(
-    monkeypatch, times, seconds, queries_sampled
-):
-    """300,000 touches of 100,000 text-keyed people: with seconds in the times the cuts
-    come from the touches in the first second of a minute (about 1 in 60: one sort of
-    ~5,000 keys) and still split the touches about evenly; times that never fall in that
-    second leave the sample empty, and the cuts come from every touch's key."""
-    with duckdb.connect() as conn:
-        conn.execute(
-            "create table touches as select "
-            "'user:' || lpad(cast(i // 3 as varchar), 9, '0') as person_key, "
-            f"timestamp '2026-01-05' + to_seconds({seconds}) as touched_at "
-            "from range(300000) as r(i)"
-        )
-        queries: list[str] = []
-        query_frame = sql.query_frame
-        monkeypatch.setattr(sql, "query_frame", lambda c, q: queries.append(q) or query_frame(c, q))
-        ranges = person_buckets(conn, "touches", 4)
-        in_bucket = [
-            conn.execute(
-                f"select count(*) from touches where {r.predicate('person_key')}"
-            ).fetchone()[0]
-            for r in ranges
-        ]
-    quantile_queries = [q for q in queries if "percentile_disc" in q]
-    sampled = [sql.QUANTILE_SAMPLE in q for q in quantile_queries]
-    assert sampled == queries_sampled, times
-    assert len(ranges) == 4 and sum(in_bucket) == 300_000
-    assert max(abs(n - 75_000) for n in in_bucket) < 0.05 * 75_000, in_bucket

@@ -166,13 +166,6 @@ pass and 12-13% higher for 22M in one pass; at 22M, buckets of 2M beat 1M, 4.4M 
 (docs/benchmarks_mta.md)."""
 
 
-QUANTILE_SAMPLE_PER_BUCKET = 1_000
-"""The fewest sampled touches per bucket (:data:`sql.QUANTILE_SAMPLE`) that place the
-person-bucket cuts; with fewer, the cuts come from every touch. The standard error of a
-sample quantile over n sampled touches, sqrt(p (1 - p) / n) of the touches, is at most
-1.1% for n >= 2 x 1,000, so each bucket holds its share of the touches to a few percent."""
-
-
 def attribute_from_warehouse(
     conn: Any,
     models: Iterable[str] = CHANNEL_CREDIT_MODELS,
@@ -279,10 +272,7 @@ def person_buckets(
     TOUCHES_PER_BUCKET)``, so a table of up to that many touches is one pass with no
     extra query). Returns ``[None]`` (everyone, no filter) for one bucket, otherwise
     :class:`sql.PersonRange` s cut at ``person_key`` quantiles of the touches
-    (:func:`sql.person_key_quantiles_sql`, over the touches of the first second of
-    each minute when at least :data:`QUANTILE_SAMPLE_PER_BUCKET` per bucket are there,
-    else over every touch); fewer when keys repeat. The buckets only size the passes:
-    the result does not depend on where they are cut.
+    (:func:`sql.person_key_quantiles_sql`); fewer when keys repeat.
     """
     if buckets is None:
         touches = int(sql.query_frame(conn, sql.touch_count_sql(touchpoints_table)).iloc[0, 0])
@@ -291,13 +281,8 @@ def person_buckets(
         raise ValueError(f"buckets must be a positive integer, got {buckets!r}")
     if buckets == 1:
         return [None]
-    quantiles = sql.query_frame(
-        conn, sql.person_key_quantiles_sql(touchpoints_table, buckets, sampled=True)
-    )
-    if int(quantiles["touches"].iloc[0]) < QUANTILE_SAMPLE_PER_BUCKET * buckets:
-        # too few touches in the first second of a minute: cut at every touch's key
-        quantiles = sql.query_frame(conn, sql.person_key_quantiles_sql(touchpoints_table, buckets))
-    values = quantiles["boundaries"].iloc[0]
+    quantiles = sql.query_frame(conn, sql.person_key_quantiles_sql(touchpoints_table, buckets))
+    values = quantiles.iloc[0, 0]
     if not isinstance(values, list | tuple | np.ndarray) or len(values) == 0:
         return [None]  # no touch has a person (the aggregate is NULL)
     smallest, *cuts = list(values)
