@@ -218,6 +218,8 @@ def journey_touches_from_warehouse_sql(
       its last touch. Recent touches count as non-converting as of this run; a later
       run re-assigns them if they convert.
     * Touches within a journey are ordered by ``touched_at``, then ``touch_id``.
+    * Touches without a ``person_key`` cannot be linked to an order (NULL joins nothing):
+      they stay unassigned, as one unknown person's non-converting journeys.
 
     Cost: one hash join of touches to conversions, one sort of all touches (partitioned
     by person and conversion, so a converting journey's positions come straight out of
