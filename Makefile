@@ -37,7 +37,7 @@ bench-receiver: setup
 bench-dbt: setup
 	$(VENV)/python benchmarks/bench_dbt.py --scale full
 bench-mta: setup
-	$(VENV)/python benchmarks/bench_mta.py --scale 10
+	$(VENV)/python benchmarks/bench_mta.py --scale 10 --repeat 5
 bench-mmm: setup
 	$(VENV)/python benchmarks/bench_mmm.py
 bench-geo: setup

@@ -1,6 +1,6 @@
 """dbt benchmark: ``dbt build`` of the whole project on a simulated world, then one more day.
 
-Run: ``uv run python benchmarks/bench_dbt.py [--world DIR | --scale full]``
+Run: ``.venv/bin/python benchmarks/bench_dbt.py [--world DIR | --scale full]``
 Writes benchmarks/results/dbt.json.
 
 What it does (DuckDB target, the embedded default):

@@ -1,6 +1,6 @@
 """Geo experiment benchmark: analysis speed on 40 geos x 3 years of days, interval coverage.
 
-Run: ``uv run python benchmarks/bench_geo.py`` (writes benchmarks/results/geo.json).
+Run: ``.venv/bin/python benchmarks/bench_geo.py`` (writes benchmarks/results/geo.json).
 
 1. One experiment analysed end to end (long panel -> wide, synthetic control and DiD, both
    with conformal intervals, placebo-in-space with 200 groups, placebo-in-time): median
@@ -11,7 +11,7 @@ Run: ``uv run python benchmarks/bench_geo.py`` (writes benchmarks/results/geo.js
    tests, 8 past windows, 8 effect sizes.
 3. Coverage of 90 % intervals over 200 simulated weekly experiments with known lift.
 
-Separately, ``uv run python benchmarks/bench_geo.py --demo-truth DIR/truth`` measures the
+Separately, ``.venv/bin/python benchmarks/bench_geo.py --demo-truth DIR/truth`` measures the
 noise budget of the simulated world's own experiment (writes
 benchmarks/results/geo_<scale>_noise.json, e.g. geo_demo_noise.json): the estimators on the noise-free panel (expected
 revenue per geo and week, from ``weekly_incremental_revenue.csv``: any error there is

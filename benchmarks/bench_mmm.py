@@ -13,7 +13,7 @@ Reported per fit: wall time including compilation, max R-hat and min bulk ESS ov
 free parameter element, divergences, ESS/s = min bulk ESS / wall time, and ROAS errors.
 Then a geo-hierarchical fit on 40 geos (draws given in the JSON).
 
-Run: ``uv run python benchmarks/bench_mmm.py`` -> benchmarks/results/mmm.json
+Run: ``.venv/bin/python benchmarks/bench_mmm.py`` -> benchmarks/results/mmm.json
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Benchmark: our MTA engine vs ChannelAttribution 2.2.5 on the same synthetic journeys.
 
-    uv run python benchmarks/bench_mta.py                 # 1M journeys, + ChannelAttribution
-    uv run python benchmarks/bench_mta.py --scale 10      # also 10M journeys (ours only)
+    .venv/bin/python benchmarks/bench_mta.py              # 1M journeys, + ChannelAttribution
+    .venv/bin/python benchmarks/bench_mta.py --scale 10   # also 10M journeys (ours only)
+    make bench-mta                                        # the recorded run: --scale 10 --repeat 5
 
 Synthetic world (deterministic, seed 2026): ``--journeys`` journeys over 8 channels
 (one is ``direct``), one person each, 1-10 touches within the 30 days before the
@@ -21,8 +22,8 @@ Timed, one after the other in one run (the whole engine, step 3, first at each s
    included);
 4. ``channelattribution``: ChannelAttribution 2.2.5 heuristics + Markov order 1 (its
    default 1e5 simulations) on the same paths, in benchmarks/.venv-oracle (created here
-   with ``uv venv`` + ``uv pip install ChannelAttribution==2.2.5`` if missing; GPL-3, never
-   imported by dagster_project).
+   with the project's pinned uv, ``.tools/uv``: ``uv venv`` + ``uv pip install
+   ChannelAttribution==2.2.5``, if missing; GPL-3, never imported by dagster_project).
 
 Steps 1 and 3 build the journeys in buckets of people, about ``--touches-per-bucket``
 touches each (default: the engine's ``TOUCHES_PER_BUCKET``; the count used is recorded
@@ -43,6 +44,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -184,23 +186,31 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def run_ours(journeys: int, repeat: int = 3) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Generate, load and time our engine; returns timings, the paths and our path credits."""
+def run_ours(
+    journeys: int, repeat: int = 3, touches_per_bucket: int | None = None
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Generate, load and time our engine; returns timings, the paths and our path credits.
+
+    ``touches_per_bucket``: the journeys are built in ``ceil(touches / touches_per_bucket)``
+    person buckets; None leaves the count to the engine, as the pipeline runs it
+    (:func:`person_buckets`, ``engine.TOUCHES_PER_BUCKET``)."""
     load_at_start = load_average()
     (touches, conversions), generate_s = timed(synthetic_world, journeys)
     with duckdb.connect() as conn:
         _, load_s = timed(load_warehouse, conn, touches, conversions)
         touch_rows = len(touches)
         del touches
-        buckets = len(person_buckets(conn, "marts.fct_touchpoints"))
+        buckets = None if touches_per_bucket is None else -(-touch_rows // touches_per_bucket)
+        # what the engine will use (fewer than asked when keys repeat)
+        person_bucket_count = len(person_buckets(conn, "marts.fct_touchpoints", buckets))
         # the whole engine first, at every scale: the scaling target compares it, and a
         # process that has already run many large queries runs later ones slower (its
         # heap; fresh processes do not drift), which would weigh on the 10M run alone
         warehouse, ours_warehouse_s, ours_warehouse_cpu_s, ours_warehouse_runs = fastest_with_cpu(
-            repeat, attribute_from_warehouse, conn, ALL_MODELS
+            repeat, attribute_from_warehouse, conn, ALL_MODELS, buckets=buckets
         )
         paths, aggregate_s, aggregate_cpu_s, aggregate_runs = fastest_with_cpu(
-            repeat, aggregated_paths_from_warehouse, conn
+            repeat, aggregated_paths_from_warehouse, conn, buckets=buckets
         )
         credit, ours_paths_s, ours_paths_runs = fastest(repeat, attribute_paths, paths, PATH_MODELS)
         _, ours_same_two_s, ours_same_two_runs = fastest(
@@ -209,8 +219,8 @@ def run_ours(journeys: int, repeat: int = 3) -> tuple[dict, pd.DataFrame, pd.Dat
     timings = {
         "journeys": journeys,
         "touches": touch_rows,
-        "touches_per_bucket": engine.TOUCHES_PER_BUCKET,
-        "person_buckets": buckets,
+        "touches_per_bucket": touches_per_bucket or engine.TOUCHES_PER_BUCKET,
+        "person_buckets": person_bucket_count,
         "conversions": len(conversions),
         "distinct_paths": len(paths),
         "weeks": int(warehouse["channel_credit"]["week_start"].nunique()),
@@ -234,15 +244,27 @@ def run_ours(journeys: int, repeat: int = 3) -> tuple[dict, pd.DataFrame, pd.Dat
     return timings, paths, credit
 
 
+def project_uv() -> str:
+    """The uv that ``scripts/bootstrap.sh`` pins in ``.tools/uv`` (``make setup``), else one on PATH."""
+    pinned = ROOT / ".tools" / "uv" / "bin" / "uv"
+    found = str(pinned) if pinned.exists() else shutil.which("uv")
+    if found is None:
+        raise SystemExit(
+            "bench_mta: no uv to build benchmarks/.venv-oracle: run `make setup` first "
+            "(it installs the pinned uv into .tools/uv)"
+        )
+    return found
+
+
 def ensure_oracle() -> Path | None:
     """The benchmark venv's python with ChannelAttribution 2.2.5, created when missing."""
     python = ORACLE_VENV / "bin" / "python"
     if not python.exists():
-        interpreter = sys.executable
+        uv = project_uv()
         commands = [
-            ["uv", "venv", str(ORACLE_VENV), "--python", interpreter],
+            [uv, "venv", str(ORACLE_VENV), "--python", sys.executable],
             [
-                "uv",
+                uv,
                 "pip",
                 "install",
                 "--python",
@@ -309,11 +331,10 @@ def main() -> None:
     parser.add_argument(
         "--touches-per-bucket",
         type=int,
-        default=engine.TOUCHES_PER_BUCKET,
-        help="touches per person bucket when building journeys (the engine's default)",
+        default=None,
+        help="touches per person bucket when building journeys (default: the engine's own rule)",
     )
     args = parser.parse_args()
-    engine.TOUCHES_PER_BUCKET = args.touches_per_bucket
 
     result: dict = {
         "date": time.strftime("%Y-%m-%d"),
@@ -323,9 +344,9 @@ def main() -> None:
             "python": platform.python_version(),
         },
         "duckdb": duckdb.__version__,
-        "command": "uv run python benchmarks/bench_mta.py " + " ".join(sys.argv[1:]),
+        "command": ".venv/bin/python benchmarks/bench_mta.py " + " ".join(sys.argv[1:]),
     }
-    timings, paths, credit = run_ours(args.journeys, args.repeat)
+    timings, paths, credit = run_ours(args.journeys, args.repeat, args.touches_per_bucket)
     result["base"] = timings
     if not args.no_oracle:
         load_before = load_average()
@@ -348,7 +369,7 @@ def main() -> None:
             )
     if args.scale:
         del paths, credit
-        scaled, _, _ = run_ours(args.journeys * args.scale, args.repeat)
+        scaled, _, _ = run_ours(args.journeys * args.scale, args.repeat, args.touches_per_bucket)
         result["scaled"] = scaled
         result["scaled_ratio_paths"] = scaled["ours_paths_s"] / timings["ours_paths_s"]
         result["scaled_ratio_warehouse"] = scaled["ours_warehouse_s"] / timings["ours_warehouse_s"]
@@ -362,6 +383,10 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    if "error" in result.get("channelattribution", {}):
+        raise SystemExit(
+            "bench_mta: ChannelAttribution did not run (see 'channelattribution.error')"
+        )
 
 
 if __name__ == "__main__":

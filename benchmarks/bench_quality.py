@@ -1,6 +1,6 @@
 """Data-quality gate benchmark: how long a GX gate takes on a warehouse-sized DataFrame.
 
-Run: ``uv run python benchmarks/bench_quality.py`` (writes benchmarks/results/quality.json).
+Run: ``.venv/bin/python benchmarks/bench_quality.py`` (writes benchmarks/results/quality.json).
 
 Measured in one fresh process, in the order a Dagster check process meets them:
 1. importing Great Expectations (paid once per process);
@@ -110,7 +110,7 @@ def main() -> None:
             lambda d=data_docs: gate("marts.fct_orders", order_frame, d)
         )
     write_result(
-        "quality", {"results": results, "command": "uv run python benchmarks/bench_quality.py"}
+        "quality", {"results": results, "command": ".venv/bin/python benchmarks/bench_quality.py"}
     )
 
 

@@ -1,6 +1,6 @@
 """Receiver throughput and latency: signed Stripe webhooks per second, durable 2xx, loopback.
 
-Run: ``uv run python benchmarks/bench_receiver.py`` (writes benchmarks/results/receiver.json).
+Run: ``.venv/bin/python benchmarks/bench_receiver.py`` (writes benchmarks/results/receiver.json).
 
 What it does:
 

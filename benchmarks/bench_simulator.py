@@ -1,6 +1,6 @@
 """Simulator benchmark: time to write a world at each scale (target: `full` < 60 s on 2 cores).
 
-Run: ``uv run python benchmarks/bench_simulator.py [--scales small,demo,full] [--seed 42]``
+Run: ``.venv/bin/python benchmarks/bench_simulator.py [--scales small,demo,full] [--seed 42]``
 (``make bench-simulator``). Writes benchmarks/results/simulator.json: per scale the wall
 seconds (total and per stage), this process's CPU seconds, the 1-minute load average
 before and after (the 2 cores are shared, so a high load explains a slow figure) and the

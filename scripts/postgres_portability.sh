@@ -13,14 +13,14 @@
 #    `dbt docs generate`;
 # 5. stops the cluster and removes the temp dir, whatever happened.
 #
-# Env: PYTHON (default "uv run python"); KEEP_WORK=1 keeps the temp dir for inspection;
+# Env: PYTHON (default: the project's .venv/bin/python, from `make setup`); KEEP_WORK=1 keeps the temp dir for inspection;
 # MART_TOTALS_OUT=FILE writes per-mart aggregates (scripts/dbt_world.py MART_TOTALS) as JSON,
 # which tests/test_dbt_postgres.py compares with the DuckDB build of the same world.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-PYTHON=${PYTHON:-"uv run python"}
+PYTHON=${PYTHON:-"$ROOT/.venv/bin/python"}
 WORLD=${1:-}
 
 log() { echo "==> $*" >&2; }

@@ -8,7 +8,7 @@ setup script first, so a skip would only hide a broken setup.
 Screenshots always go to the test's temporary folder; with ``TRIANGULATE_SCREENSHOTS=1``
 they are also copied to ``docs/images/`` (the README's pictures), e.g.::
 
-    TRIANGULATE_SCREENSHOTS=1 uv run pytest tests/test_ui_browser.py tests/test_report_browser.py
+    TRIANGULATE_SCREENSHOTS=1 .venv/bin/pytest tests/test_ui_browser.py tests/test_report_browser.py
 """
 
 from __future__ import annotations
