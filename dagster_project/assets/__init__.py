@@ -13,8 +13,8 @@ def table_key(qualified: str):
 
 def png_markdown(png: bytes, alt: str):
     """A PNG as Dagster Markdown metadata (embedded, so the UI shows it without a file server)."""
-    import base64
-
     import dagster as dg
 
-    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+    from dagster_project.report.plots import png_data_uri
+
+    return dg.MetadataValue.md(f"![{alt}]({png_data_uri(png)})")

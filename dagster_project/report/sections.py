@@ -7,7 +7,6 @@ show only the latest *published* run (:func:`~dagster_project.report.tables.late
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -78,7 +77,7 @@ class Plot:
 
     @property
     def data_uri(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+        return plots.png_data_uri(self.png)
 
 
 @dataclass(frozen=True)
