@@ -85,6 +85,63 @@ def test_bad_value_is_named():
         load_config(channels=["a"], sampler={"draws": "many"})
 
 
+def test_max_draws_is_checked():
+    assert load_config(channels=["a"], sampler={"max_draws": None}).sampler.max_draws is None
+    with pytest.raises(ConfigError, match=r"sampler.max_draws: must be >= sampler.draws \(500\)"):
+        load_config(channels=["a"], sampler={"draws": 500, "max_draws": 400})
+    with pytest.raises(ConfigError, match=r"sampler.max_draws: expected int \| None, got 'lots'"):
+        load_config(channels=["a"], sampler={"max_draws": "lots"})
+
+
+def test_unconverged_fit_is_sampled_again_with_twice_the_draws(monkeypatch):
+    """The loop around the sampler: R-hat/ESS short -> 2x draws (capped at max_draws),
+    prior predictive from the first fit kept; divergences alone never resample."""
+    from dagster_project.mmm import diagnostics
+    from dagster_project.mmm.model import FittedMMM
+
+    config = load_config(
+        channels=["a"],
+        sampler={"draws": 1000, "max_draws": 3000},
+        gate={"r_hat_max": 1.01, "ess_bulk_min": 400},
+    )
+    fits: list[tuple[int, bool]] = []
+
+    def fake_fit(cfg, data, lift_tests=None, *, prior_predictive=True):
+        fits.append((cfg.sampler.draws, prior_predictive))
+        prior = pd.DataFrame({"p": [1.0]}) if prior_predictive else None
+        return FittedMMM(mmm=None, data=data, config=cfg, prior_predictive=prior)
+
+    def run(numbers_by_draws):
+        fits.clear()
+        monkeypatch.setattr(diagnostics, "fit_mmm", fake_fit)
+        monkeypatch.setattr(
+            diagnostics, "convergence", lambda f: numbers_by_draws[f.config.sampler.draws]
+        )
+        return diagnostics.fit_until_converged(config, data="weekly")
+
+    short = {"r_hat_max": 1.014, "ess_bulk_min": 840.0, "divergences": 0}
+    low_ess = {"r_hat_max": 1.004, "ess_bulk_min": 300.0, "divergences": 0}
+    good = {"r_hat_max": 1.004, "ess_bulk_min": 1800.0, "divergences": 3}
+
+    fitted = run({1000: short, 2000: good})
+    assert fits == [(1000, True), (2000, False)]
+    assert fitted.config.sampler.draws == 2000
+    assert fitted.prior_predictive is not None  # the first fit's check, kept
+    assert fitted.convergence_attempts == [{"draws": 1000, **short}]
+
+    fitted = run({1000: short, 2000: low_ess, 3000: short})  # capped at max_draws, then given up
+    assert [d for d, _ in fits] == [1000, 2000, 3000]
+    assert fitted.config.sampler.draws == 3000
+    assert [a["draws"] for a in fitted.convergence_attempts] == [1000, 2000]
+
+    fitted = run({1000: good})  # converged (divergences are the gate's, not a reason to resample)
+    assert fits == [(1000, True)] and fitted.convergence_attempts == []
+
+    config = load_config(channels=["a"], sampler={"draws": 1000, "max_draws": None})  # one fit
+    fitted = run({1000: short})
+    assert fits == [(1000, True)] and fitted.convergence_attempts == []
+
+
 def test_missing_channel_is_named(reference_frame):
     from dagster_project.mmm.model import prepare_weekly
 
@@ -246,15 +303,23 @@ def test_save_load_round_trip(reference_fit, tmp_path):
 
 
 def test_gate_refuses_absurdly_short_fit(reference_frame, tmp_path):
-    """tune=5, draws=5: R-hat and ESS fail, no tables, GateFailed carries the numbers."""
+    """tune=5, draws=5 (then 10, 20: max_draws): R-hat and ESS still fail, no tables,
+    GateFailed carries the numbers, and the saved run lists the shorter attempts."""
     from dagster_project.mmm.diagnostics import GateFailed
+    from dagster_project.mmm.model import load_fitted
     from dagster_project.mmm.run import publishable_tables, run_mmm
 
     config = reference_config(
-        sampler={"chains": 2, "draws": 5, "tune": 5},
+        sampler={"chains": 2, "draws": 5, "tune": 5, "max_draws": 20},
         gate={"r_hat_max": 1.01, "ess_bulk_min": 400, "holdout_weeks": 0},
     )
     run = run_mmm(reference_frame, config, "short", artifacts_dir=tmp_path, budget=False)
+    assert run.fitted.config.sampler.draws == 20
+    assert run.fitted.mmm.idata.posterior.sizes["draw"] == 20
+    assert [a["draws"] for a in run.fitted.convergence_attempts] == [5, 10]
+    assert load_fitted(tmp_path / "mmm" / "short").convergence_attempts == (
+        run.fitted.convergence_attempts
+    )
     assert not run.gate.passed
     assert run.tables == {}
     with pytest.raises(GateFailed) as info:

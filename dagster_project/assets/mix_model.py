@@ -104,8 +104,14 @@ def _fit_and_publish(
             publish_run(conn, run_id, run.tables)
         else:
             publish_run(conn, run_id, {"measurement.mmm_diagnostics": run.diagnostics})
+    retried = "".join(
+        f" Not converged at {a['draws']} draws (r_hat_max {a['r_hat_max']:.3f}, "
+        f"ess_bulk_min {a['ess_bulk_min']:.0f}): sampled again with more."
+        for a in run.fitted.convergence_attempts
+    )
     context.log.info(
-        f"MMM run {run_id}: gate {'passed' if run.gate.passed else 'FAILED'}: {run.gate.describe()}"
+        f"MMM run {run_id} ({run.fitted.config.sampler.draws} draws per chain):{retried} "
+        f"gate {'passed' if run.gate.passed else 'FAILED'}: {run.gate.describe()}"
     )
     return run
 
@@ -153,7 +159,7 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
     if not base.gate.passed:
         raise dg.Failure(
             description=f"MMM run {base_id} refused by the diagnostics gate; the previous published run stays. "
-            f"{base.gate.describe()} Fix: more draws/tuning in mmm.yaml, or check the input mart.",
+            f"{base.gate.describe()} Fix: a larger sampler.max_draws or more tuning in mmm.yaml, or check the input mart.",
             metadata={
                 "diagnostics": dg.MetadataValue.md(base.diagnostics.to_markdown(index=False))
             },

@@ -62,6 +62,9 @@ class SamplerConfig:
     nuts_sampler: str = "nutpie"
     cores: int = 2
     prior_predictive_draws: int = 500
+    max_draws: int | None = None
+    """Longest run when R-hat or bulk ESS miss the gate: the fit is sampled again with
+    twice the draws until it converges or would exceed this (None: never sample again)."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,8 @@ def _section(cls: type, raw: Any, where: str) -> Any:
             ok = isinstance(value, bool)
         elif expected is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected == int | None:
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
         elif expected is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             value = float(value) if ok else value
@@ -234,6 +239,11 @@ def _check_values(config: MMMConfig, source: str) -> None:
         s.chains >= 1 and s.draws >= 1 and s.tune >= 0,
         "sampler",
         "chains and draws must be >= 1, tune >= 0",
+    )
+    need(
+        s.max_draws is None or s.max_draws >= s.draws,
+        "sampler.max_draws",
+        f"must be >= sampler.draws ({s.draws}), got {s.max_draws}",
     )
     need(
         0 < s.target_accept < 1,

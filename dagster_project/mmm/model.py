@@ -356,6 +356,9 @@ class FittedMMM:
     config: MMMConfig
     timings: dict[str, float] = field(default_factory=dict)
     prior_predictive: pd.DataFrame | None = None
+    convergence_attempts: list[dict[str, Any]] = field(default_factory=list)
+    """Shorter runs sampled before this one because they had not converged
+    (``diagnostics.fit_until_converged``): draws, R-hat max and bulk ESS min of each."""
 
 
 def fit_mmm(
@@ -463,6 +466,7 @@ def save_fitted(fitted: FittedMMM, run_dir: str | Path) -> Path:
         "control_scales": fitted.data.control_scales,
         "control_centers": fitted.data.control_centers,
         "timings": fitted.timings,
+        "convergence_attempts": fitted.convergence_attempts,
     }
     (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str))
     if fitted.prior_predictive is not None:
@@ -492,5 +496,10 @@ def load_fitted(run_dir: str | Path) -> FittedMMM:
     prior_path = run_dir / "prior_predictive.csv"
     prior = pd.read_csv(prior_path) if prior_path.exists() else None
     return FittedMMM(
-        mmm=mmm, data=data, config=config, timings=meta["timings"], prior_predictive=prior
+        mmm=mmm,
+        data=data,
+        config=config,
+        timings=meta["timings"],
+        prior_predictive=prior,
+        convergence_attempts=meta.get("convergence_attempts", []),
     )

@@ -15,8 +15,14 @@ import pandas as pd
 
 from dagster_project.mmm import outputs
 from dagster_project.mmm.config import MMMConfig
-from dagster_project.mmm.diagnostics import GateFailed, GateResult, mape_holdout, run_gate
-from dagster_project.mmm.model import FittedMMM, fit_mmm, prepare_weekly, save_fitted
+from dagster_project.mmm.diagnostics import (
+    GateFailed,
+    GateResult,
+    fit_until_converged,
+    mape_holdout,
+    run_gate,
+)
+from dagster_project.mmm.model import FittedMMM, prepare_weekly, save_fitted
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +62,14 @@ def run_mmm(
       (saved whether or not the gate passes, so a failed fit can be inspected).
     - ``lift_tests``: optional experiment calibration (see ``model.add_lift_tests``).
 
+    A fit that has not converged is sampled again with more draws, up to
+    ``sampler.max_draws`` (``diagnostics.fit_until_converged``), before the gate judges it.
+
     Returns an ``MMMRun``; ``tables`` maps ``measurement.<table>`` to its frame and is
     filled only when the gate passed. Never raises ``GateFailed`` itself.
     """
     data = prepare_weekly(weekly, config, source)
-    fitted = fit_mmm(config, data, lift_tests)
+    fitted = fit_until_converged(config, data, lift_tests)
     fitted_at = pd.Timestamp.now(tz="UTC").tz_localize(None)
     holdout = mape_holdout(config, data, lift_tests)
     gate = run_gate(fitted, holdout)
