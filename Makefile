@@ -21,7 +21,7 @@ test-fast: setup
 	$(VENV)/pytest -q -m "not slow"
 
 ui: setup
-	DAGSTER_HOME=$$($(VENV)/python -c 'from dagster_project.paths import ensure_dagster_home; print(ensure_dagster_home())') \
+	DAGSTER_HOME=$$($(VENV)/python -c 'from dagster_project.instance import ensure_dagster_home; print(ensure_dagster_home())') \
 	  $(VENV)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
 
 lint: setup

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import dbt_world  # noqa: E402
 
 from benchmarks._common import Timer, write_result  # noqa: E402
-from dagster_project.simulator import simulate_world  # noqa: E402
+from triangulate.simulator import simulate_world  # noqa: E402
 
 
 def _model_seconds(home: Path, top: int = 8) -> list[dict]:

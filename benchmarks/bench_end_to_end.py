@@ -56,7 +56,7 @@ def main() -> None:
     held_back = home.parent / f"{home.name}_held"  # the last day's records until the increment
     os.environ["TRIANGULATE_HOME"] = str(home)
     from dagster_project.runner import materialize_selection
-    from dagster_project.simulator import simulate_world
+    from triangulate.simulator import simulate_world
 
     def run_stages(names: list[str], label: str) -> list[dict]:
         done = []

@@ -36,15 +36,15 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from benchmarks._common import write_result
-from dagster_project.geo.analysis import analyze_experiment
-from dagster_project.geo.design import design_experiment
-from dagster_project.geo.panel import to_wide
-from dagster_project.geo.simulation import (
+from triangulate.geo.analysis import analyze_experiment
+from triangulate.geo.design import design_experiment
+from triangulate.geo.panel import to_wide
+from triangulate.geo.simulation import (
     inject_lift,
     interval_coverage,
     synthetic_geo_panel,
 )
-from dagster_project.simulator.config import PARTIAL_REFUND_SHARE
+from triangulate.simulator.config import PARTIAL_REFUND_SHARE
 
 TREATED = ["G03", "G08", "G15", "G22", "G29", "G36"]
 START, END = date(2025, 11, 3), date(2025, 11, 30)
@@ -138,12 +138,12 @@ def _order_noise_panel(
 def demo_noise_budget(truth_dir: Path, n_draws: int = 300) -> dict:
     import json
 
-    from dagster_project.geo.synthetic_control import (
+    from triangulate.geo.synthetic_control import (
         ConformalTest,
         block_mean_spread,
         fit_counterfactual,
     )
-    from dagster_project.simulator.config import EXPECTED_NET_SHARE, ORDER_VALUE_SIGMA
+    from triangulate.simulator.config import EXPECTED_NET_SHARE, ORDER_VALUE_SIGMA
 
     exp = json.loads((truth_dir / "experiment.json").read_text())
     world = json.loads((truth_dir / "parameters.json").read_text())

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import duckdb
 
 from benchmarks._common import Timer, write_result
-from dagster_project import ingest
-from dagster_project.simulator import simulate_world
+from triangulate import ingest
+from triangulate.simulator import simulate_world
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """MMM benchmark: our configured fit vs a plain pymc-marketing ``MMM(...).fit()``.
 
 One synthetic 156-week x 8-channel national dataset with known ROAS (geometric adstock +
-logistic saturation, dagster_project.mmm.synthetic), fitted twice in one process:
+logistic saturation, triangulate.mmm.synthetic), fitted twice in one process:
 
-- ours: ``dagster_project.mmm.model.fit_mmm`` with spend-share priors, 4 chains x 1000
+- ours: ``triangulate.mmm.model.fit_mmm`` with spend-share priors, 4 chains x 1000
   draws (500 tuning steps, the config default), nutpie (prior predictive check off);
 - plain: ``MMM(date_column, channel_columns, adstock=GeometricAdstock(l_max=8),
   saturation=LogisticSaturation(), yearly_seasonality=2).fit(X, y)`` with every library
@@ -56,8 +56,8 @@ def _roas_error(mmm, spend: dict[str, float], true_roas: dict[str, float]) -> di
 
 
 def bench_ours(weekly, true_roas) -> dict:
-    from dagster_project.mmm.config import load_config
-    from dagster_project.mmm.model import fit_mmm, prepare_weekly
+    from triangulate.mmm.config import load_config
+    from triangulate.mmm.model import fit_mmm, prepare_weekly
 
     config = load_config(channels=CHANNELS, controls=[], sampler={"chains": 4, "draws": 1000})
     data = prepare_weekly(weekly, config)
@@ -94,9 +94,9 @@ def bench_plain(weekly, true_roas) -> dict:
 
 
 def bench_geo(n_geos: int = 40, chains: int = 2, draws: int = 500, tune: int = 500) -> dict:
-    from dagster_project.mmm.config import load_config
-    from dagster_project.mmm.model import fit_mmm, prepare_weekly
-    from dagster_project.mmm.synthetic import synthetic_weekly
+    from triangulate.mmm.config import load_config
+    from triangulate.mmm.model import fit_mmm, prepare_weekly
+    from triangulate.mmm.synthetic import synthetic_weekly
 
     weekly, _ = synthetic_weekly(n_weeks=156, n_channels=8, n_geos=n_geos, seed=11)
     config = load_config(
@@ -115,7 +115,7 @@ def bench_geo(n_geos: int = 40, chains: int = 2, draws: int = 500, tune: int = 5
 def main() -> None:
     import argparse
 
-    from dagster_project.mmm.synthetic import synthetic_weekly
+    from triangulate.mmm.synthetic import synthetic_weekly
 
     parser = argparse.ArgumentParser()
     parser.add_argument(

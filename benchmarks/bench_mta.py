@@ -23,7 +23,7 @@ Timed, one after the other in one run (the whole engine, step 3, first at each s
 4. ``channelattribution``: ChannelAttribution 2.2.5 heuristics + Markov order 1 (its
    default 1e5 simulations) on the same paths, in benchmarks/.venv-oracle (created here
    with the project's pinned uv, ``.tools/uv``: ``uv venv`` + ``uv pip install
-   ChannelAttribution==2.2.5``, if missing; GPL-3, never imported by dagster_project).
+   ChannelAttribution==2.2.5``, if missing; GPL-3, never imported by triangulate).
 
 Steps 1 and 3 build the journeys in buckets of people, about ``--touches-per-bucket``
 touches each (default: the engine's ``TOUCHES_PER_BUCKET``; the count used is recorded
@@ -58,8 +58,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dagster_project.mta import engine  # noqa: E402
-from dagster_project.mta.engine import (  # noqa: E402
+from triangulate.mta import engine  # noqa: E402
+from triangulate.mta.engine import (  # noqa: E402
     ALL_MODELS,
     PATH_MODELS,
     aggregated_paths_from_warehouse,

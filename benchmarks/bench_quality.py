@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._common import write_result
-from dagster_project.quality import validate_table
+from triangulate.quality import validate_table
 
 TODAY = date(2026, 11, 23)
 

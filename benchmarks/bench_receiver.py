@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/bench_receiver.py`` (writes benchmarks/result
 
 What it does:
 
-1. starts the receiver (``python -m dagster_project.receiver``, one uvicorn worker)
+1. starts the receiver (``python -m triangulate.receiver``, one uvicorn worker)
    on 127.0.0.1 with a fresh temporary ``TRIANGULATE_HOME`` and the documented test
    secrets;
 2. runs the load generator in a separate process: a minimal asyncio (uvloop) HTTP/1.1
@@ -105,8 +105,8 @@ async def _load(
     """Closed loop (``rate`` 0: each connection sends as soon as it has its answer) or open
     loop at ``rate`` requests/s, where latency counts from the *scheduled* send time, so a
     stalled server cannot hide its queueing (no coordinated omission)."""
-    from dagster_project.landing import STRIPE_TEST_WEBHOOK_SECRET
-    from dagster_project.signing import stripe_signature_header
+    from triangulate.landing import STRIPE_TEST_WEBHOOK_SECRET
+    from triangulate.signing import stripe_signature_header
 
     now = int(time.time())
     wire = []
@@ -210,7 +210,7 @@ def _count_landed(home: Path) -> tuple[int, int]:
 
 def run_scenario(requests: int, seconds: float, concurrency: int, warmup: int, rate: float) -> dict:
     """Start a fresh receiver, load it from a separate process, stop it, count what landed."""
-    from dagster_project.landing import (
+    from triangulate.landing import (
         SEGMENT_TEST_WRITE_KEY,
         SHOPIFY_TEST_WEBHOOK_SECRET,
         STRIPE_TEST_WEBHOOK_SECRET,
@@ -230,7 +230,7 @@ def run_scenario(requests: int, seconds: float, concurrency: int, warmup: int, r
             [
                 sys.executable,
                 "-m",
-                "dagster_project.receiver",
+                "triangulate.receiver",
                 "--host",
                 LOOPBACK,
                 "--port",

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import Timer, disk_bytes, write_result
-from dagster_project.simulator import simulate_world
+from triangulate.simulator import simulate_world
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from dagster_project.assets import (
     transform,
 )
 from dagster_project.assets import triangulation as triangulation_assets
-from dagster_project.paths import warehouse_path
+from triangulate.paths import warehouse_path
 
 
 class WarehouseResource(DuckDBResource):
@@ -28,7 +28,7 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self):
-        from dagster_project.warehouse import connect
+        from triangulate.warehouse import connect
 
         with connect(self.database or warehouse_path()) as conn:
             yield conn

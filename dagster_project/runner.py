@@ -8,9 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from dagster_project.paths import (
+from dagster_project.instance import ensure_dagster_home
+from triangulate.paths import (
     artifacts_dir,
-    ensure_dagster_home,
     ensure_home,
     landing_dir,
     warehouse_path,
@@ -135,7 +135,7 @@ def _already_simulated(home: Path, scale: str, seed: int) -> bool:
 def run_demo(scale: str = "demo", seed: int = 42) -> int:
     """Simulate a world into ``$TRIANGULATE_HOME`` (once per scale and seed), materialize
     every asset, and print where the results are. Returns the process exit code."""
-    from dagster_project.simulator import simulate_world
+    from triangulate.simulator import simulate_world
 
     home = ensure_home()
     if _already_simulated(home, scale, seed):

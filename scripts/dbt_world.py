@@ -3,7 +3,7 @@
 One owner for the plumbing that tests/test_dbt*.py, benchmarks/bench_dbt.py and
 scripts/postgres_portability.sh share:
 
-- :func:`load_raw` runs the lead's ingest (``dagster_project.ingest``) for every source:
+- :func:`load_raw` runs the lead's ingest (``triangulate.ingest``) for every source:
   landing zone -> ``raw.*`` in ``$HOME/warehouse.duckdb`` (incremental: files already in the
   ledger are skipped, so calling it again after adding files loads only those);
 - :func:`hold_back_tail` / :func:`add_held_back` simulate "one more day of data": the
@@ -47,7 +47,7 @@ def load_raw(home: Path, landing: Path | None = None) -> dict[str, int]:
     """
     import duckdb
 
-    from dagster_project import ingest
+    from triangulate import ingest
 
     landing = landing or home / "landing"
     home.mkdir(parents=True, exist_ok=True)

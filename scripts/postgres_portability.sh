@@ -58,7 +58,7 @@ trap cleanup EXIT
 if [ -z "$WORLD" ]; then
   WORLD="$WORK/world"
   log "simulating a small world into $WORLD"
-  $PYTHON -c "from dagster_project.simulator import simulate_world; simulate_world('$WORLD', 'small', 1)"
+  $PYTHON -c "from triangulate.simulator import simulate_world; simulate_world('$WORLD', 'small', 1)"
 fi
 
 log "loading $WORLD/landing into raw.* (DuckDB)"

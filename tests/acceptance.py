@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dagster_project.simulator import config as cfg
+from triangulate.simulator import config as cfg
 
 
 def run_world(tmp_path_factory: pytest.TempPathFactory, scale: str) -> Iterator[Path]:
@@ -104,7 +104,7 @@ def synthetic_control_result(home: Path) -> tuple[pd.Series, float]:
 
 def placebo_on_untouched_metros(home: Path) -> pd.Series:
     """The same test window on six metros never treated nor used as controls."""
-    from dagster_project.geo.analysis import analyze_experiment
+    from triangulate.geo.analysis import analyze_experiment
 
     exp = experiment(home)
     panel = query(

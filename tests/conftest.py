@@ -14,7 +14,7 @@ SMALL_SEED = 7
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ``small`` world (16 metros, 3 years) written once; tests must not modify it."""
-    from dagster_project.simulator import simulate_world
+    from triangulate.simulator import simulate_world
 
     out = tmp_path_factory.mktemp("small_world")
     simulate_world(out, scale="small", seed=SMALL_SEED)

@@ -44,7 +44,7 @@ def test_assets_are_grouped_by_stage_and_warehouse_assets_share_one_pool() -> No
                 f"{key.to_user_string()} is outside the warehouse pool"
             )
     # every gated table has a blocking GX check
-    from dagster_project.quality import GATED_TABLES
+    from triangulate.quality import GATED_TABLES
 
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     for table in GATED_TABLES:
@@ -67,7 +67,7 @@ def test_assets_are_grouped_by_stage_and_warehouse_assets_share_one_pool() -> No
 def test_pool_limit_is_one_in_the_instance_config(home: Path) -> None:
     import yaml
 
-    from dagster_project.paths import ensure_dagster_home
+    from dagster_project.instance import ensure_dagster_home
 
     config = yaml.safe_load((ensure_dagster_home() / "dagster.yaml").read_text())
     assert config["concurrency"]["pools"]["default_limit"] == 1

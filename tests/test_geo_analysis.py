@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dagster_project.geo.analysis import (
+from triangulate.geo.analysis import (
     DIAGNOSTIC_COLUMNS,
     RESULT_COLUMNS,
     analyze_experiment,
     analyze_registry,
     empty_results,
 )
-from dagster_project.geo.panel import to_wide
-from dagster_project.geo.registry import ExperimentSpec
-from dagster_project.geo.simulation import inject_lift, synthetic_geo_panel
+from triangulate.geo.panel import to_wide
+from triangulate.geo.registry import ExperimentSpec
+from triangulate.geo.simulation import inject_lift, synthetic_geo_panel
 
 TREATED = ["G03", "G08", "G15", "G22", "G29", "G36"]
 START, END = date(2025, 11, 3), date(2025, 11, 30)  # 4 weeks

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from dagster_project.geo.calibration import (
+from triangulate.geo.calibration import (
     experiment_spend,
     lift_test_rows,
     mta_calibration_factor,

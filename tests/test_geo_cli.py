@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.geo.analysis import RESULT_COLUMNS
-from dagster_project.geo.cli import geo_app
-from dagster_project.geo.simulation import inject_lift, synthetic_geo_panel
+from triangulate.geo.analysis import RESULT_COLUMNS
+from triangulate.geo.cli import geo_app
+from triangulate.geo.simulation import inject_lift, synthetic_geo_panel
 
 runner = CliRunner()
 TREATED = ["G02", "G09", "G13", "G17"]
@@ -78,7 +78,7 @@ def test_design_prints_a_plan(panel_csv, tmp_path):
 
 
 def test_top_level_cli_registers_geo():
-    from dagster_project.cli import app
+    from triangulate.cli import app
 
     result = runner.invoke(app, ["geo", "--help"])
     assert result.exit_code == 0

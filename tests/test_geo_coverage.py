@@ -1,12 +1,12 @@
 """Interval coverage: over many simulated experiments with a known lift, 90 % intervals cover ~90 %.
 
-See :func:`dagster_project.geo.simulation.interval_coverage` for the simulation. The
+See :func:`triangulate.geo.simulation.interval_coverage` for the simulation. The
 figure is printed (``pytest -s``) and recorded by ``benchmarks/bench_geo.py``.
 """
 
 from __future__ import annotations
 
-from dagster_project.geo.simulation import interval_coverage
+from triangulate.geo.simulation import interval_coverage
 
 
 def test_ninety_percent_intervals_cover_about_ninety_percent():

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dagster_project.geo.design import (
+from triangulate.geo.design import (
     candidate_groups,
     design_experiment,
     minimum_detectable_effect,
     periods_in_weeks,
     simulate_power,
 )
-from dagster_project.geo.panel import to_wide
-from dagster_project.geo.simulation import synthetic_geo_panel
+from triangulate.geo.panel import to_wide
+from triangulate.geo.simulation import synthetic_geo_panel
 
 CLEAN = ("G10", "G14", "G18", "G22", "G26", "G30")
 NOISY = ("G01", "G02", "G03", "G04", "G05", "G06")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dagster_project.assets.experiments import experiment_spend_changes
-from dagster_project.geo.registry import ExperimentSpec
+from triangulate.geo.registry import ExperimentSpec
 
 START, END = date(2026, 3, 2), date(2026, 3, 29)
 

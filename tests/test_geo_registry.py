@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from dagster_project.geo.registry import (
+from triangulate.geo.registry import (
     ExperimentSpec,
     load_experiment_registry,
     parse_experiment_file,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dagster_project.geo.synthetic_control import (
+from triangulate.geo.synthetic_control import (
     ConformalTest,
     fit_counterfactual,
     simplex_least_squares,

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project import ingest
+from triangulate import ingest
 
 
 def _load(conn, landing: Path, name: str) -> ingest.LoadResult:

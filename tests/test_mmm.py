@@ -12,11 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from dagster_project.mmm.config import ConfigError, load_config
+from triangulate.mmm.config import ConfigError, load_config
 
-REFERENCE = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "mmm_example"
-)  # ../shared beside the repo
+REFERENCE = Path(__file__).resolve().parent / "data" / "mmm_example"  # source: its README
 
 
 def reference_config(**overrides):
@@ -54,7 +52,7 @@ def reference_frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def reference_fit(reference_frame):
-    from dagster_project.mmm.model import fit_mmm, prepare_weekly
+    from triangulate.mmm.model import fit_mmm, prepare_weekly
 
     config = reference_config()
     return fit_mmm(config, prepare_weekly(reference_frame, config))
@@ -96,8 +94,8 @@ def test_max_draws_is_checked():
 def test_unconverged_fit_is_sampled_again_with_twice_the_draws(monkeypatch):
     """The loop around the sampler: R-hat/ESS short -> 2x draws (capped at max_draws),
     prior predictive from the first fit kept; divergences alone never resample."""
-    from dagster_project.mmm import diagnostics
-    from dagster_project.mmm.model import FittedMMM
+    from triangulate.mmm import diagnostics
+    from triangulate.mmm.model import FittedMMM
 
     config = load_config(
         channels=["a"],
@@ -143,7 +141,7 @@ def test_unconverged_fit_is_sampled_again_with_twice_the_draws(monkeypatch):
 
 
 def test_missing_channel_is_named(reference_frame):
-    from dagster_project.mmm.model import prepare_weekly
+    from triangulate.mmm.model import prepare_weekly
 
     config = reference_config(channels=["x1", "x2", "tv"])
     with pytest.raises(
@@ -153,7 +151,7 @@ def test_missing_channel_is_named(reference_frame):
 
 
 def test_bad_rows_are_named(reference_frame):
-    from dagster_project.mmm.model import prepare_weekly
+    from triangulate.mmm.model import prepare_weekly
 
     config = reference_config()
     negative = reference_frame.copy()
@@ -167,7 +165,7 @@ def test_bad_rows_are_named(reference_frame):
 
 def test_spend_columns_and_geo_sum():
     """``spend_<channel>`` columns are found, and geos are summed for the national model."""
-    from dagster_project.mmm.model import prepare_weekly
+    from triangulate.mmm.model import prepare_weekly
 
     weeks = pd.date_range("2024-01-01", periods=30, freq="W-MON")
     frame = pd.concat(
@@ -197,7 +195,7 @@ def test_spend_columns_and_geo_sum():
 
 
 def test_spend_share_prior_formula():
-    from dagster_project.mmm.model import WeeklyData, spend_share_beta_sigma
+    from triangulate.mmm.model import WeeklyData, spend_share_beta_sigma
 
     frame = pd.DataFrame(
         {
@@ -215,13 +213,13 @@ def test_spend_share_prior_formula():
 
 
 def test_mape():
-    from dagster_project.mmm.diagnostics import mape
+    from triangulate.mmm.diagnostics import mape
 
     assert mape(np.array([100.0, 200.0, 0.0]), np.array([110.0, 180.0, 5.0])) == pytest.approx(0.10)
 
 
 def test_lift_tests_hook_adds_likelihood(reference_frame):
-    from dagster_project.mmm.model import build_mmm, prepare_weekly
+    from triangulate.mmm.model import build_mmm, prepare_weekly
 
     config = reference_config()
     data = prepare_weekly(reference_frame, config)
@@ -239,7 +237,7 @@ def test_lift_tests_hook_adds_likelihood(reference_frame):
 
 def test_reference_roas_inside_hdi(reference_fit, reference_frame):
     """The true ROAS (from the ground-truth contributions) lies in the 94 % HDI."""
-    from dagster_project.mmm.outputs import channel_summary
+    from triangulate.mmm.outputs import channel_summary
 
     truth = pd.read_csv(REFERENCE / "ground_truth_contributions.csv")
     summary = channel_summary(reference_fit, "ref").set_index("channel")
@@ -257,8 +255,8 @@ def test_reference_roas_inside_hdi(reference_fit, reference_frame):
 
 
 def test_weekly_contributions_add_up(reference_fit):
-    from dagster_project.mmm.diagnostics import fitted_national_revenue
-    from dagster_project.mmm.outputs import WEEKLY_CONTRIBUTION_COLUMNS, weekly_contributions
+    from triangulate.mmm.diagnostics import fitted_national_revenue
+    from triangulate.mmm.outputs import WEEKLY_CONTRIBUTION_COLUMNS, weekly_contributions
 
     weekly = weekly_contributions(reference_fit, "ref")
     assert list(weekly.columns) == WEEKLY_CONTRIBUTION_COLUMNS
@@ -274,7 +272,7 @@ def test_weekly_contributions_add_up(reference_fit):
 
 
 def test_response_curves_are_increasing(reference_fit):
-    from dagster_project.mmm.outputs import RESPONSE_CURVE_COLUMNS, response_curves
+    from triangulate.mmm.outputs import RESPONSE_CURVE_COLUMNS, response_curves
 
     curves = response_curves(reference_fit, "ref")
     assert list(curves.columns) == RESPONSE_CURVE_COLUMNS
@@ -286,8 +284,8 @@ def test_response_curves_are_increasing(reference_fit):
 
 
 def test_save_load_round_trip(reference_fit, tmp_path):
-    from dagster_project.mmm.model import load_fitted, save_fitted
-    from dagster_project.mmm.outputs import channel_summary
+    from triangulate.mmm.model import load_fitted, save_fitted
+    from triangulate.mmm.outputs import channel_summary
 
     run_dir = save_fitted(reference_fit, tmp_path / "mmm" / "run-1")
     loaded = load_fitted(run_dir)
@@ -305,9 +303,9 @@ def test_save_load_round_trip(reference_fit, tmp_path):
 def test_gate_refuses_absurdly_short_fit(reference_frame, tmp_path):
     """tune=5, draws=5 (then 10, 20: max_draws): R-hat and ESS still fail, no tables,
     GateFailed carries the numbers, and the saved run lists the shorter attempts."""
-    from dagster_project.mmm.diagnostics import GateFailed
-    from dagster_project.mmm.model import load_fitted
-    from dagster_project.mmm.run import publishable_tables, run_mmm
+    from triangulate.mmm.diagnostics import GateFailed
+    from triangulate.mmm.model import load_fitted
+    from triangulate.mmm.run import publishable_tables, run_mmm
 
     config = reference_config(
         sampler={"chains": 2, "draws": 5, "tune": 5, "max_draws": 20},

@@ -8,16 +8,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-REFERENCE = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "mmm_example"
-)  # ../shared beside the repo
+REFERENCE = Path(__file__).resolve().parent / "data" / "mmm_example"  # source: its README
 
 pytestmark = pytest.mark.slow
 
 
 def test_cli_fit_writes_every_table(tmp_path):
     """`triangulate mmm fit` on the reference CSV: holdout refit, gate, tables, budget plan."""
-    from dagster_project.cli import app
+    from triangulate.cli import app
 
     config = tmp_path / "mmm.yaml"
     config.write_text(
@@ -109,10 +107,10 @@ def test_cli_fit_writes_every_table(tmp_path):
 
 def test_geo_hierarchical_model_recovers_national_roas():
     """dims=("geo",) on long data: national ROAS of the synthetic world inside the HDI."""
-    from dagster_project.mmm.config import load_config
-    from dagster_project.mmm.model import fit_mmm, prepare_weekly
-    from dagster_project.mmm.outputs import budget_plan, channel_summary, response_curves
-    from dagster_project.mmm.synthetic import synthetic_weekly
+    from triangulate.mmm.config import load_config
+    from triangulate.mmm.model import fit_mmm, prepare_weekly
+    from triangulate.mmm.outputs import budget_plan, channel_summary, response_curves
+    from triangulate.mmm.synthetic import synthetic_weekly
 
     weekly, true_roas = synthetic_weekly(n_weeks=104, n_channels=2, n_geos=4, seed=5)
     config = load_config(

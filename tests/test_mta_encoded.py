@@ -1,7 +1,7 @@
 """The vectorized path engine (numpy on encoded paths) against the SQL definitions.
 
 Path-level models run in numpy on :class:`EncodedPaths`; the portable SQL in
-:mod:`dagster_project.mta.sql` defines the same aggregates over a journey-touch relation.
+:mod:`triangulate.mta.sql` defines the same aggregates over a journey-touch relation.
 These tests run both on the same paths (with weeks, repeats, ``direct`` and zero-weight
 rows) and require the same numbers, and check the path-code route from the warehouse
 (including journeys too long for a code).
@@ -14,23 +14,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dagster_project.mta import sql
-from dagster_project.mta.engine import (
+from tests.test_mta_warehouse import create_tables, random_world
+from triangulate.mta import sql
+from triangulate.mta.engine import (
     aggregated_paths_from_warehouse,
     attribute_paths,
     journey_paths,
     journey_touches,
 )
-from dagster_project.mta.heuristics import PATH_HEURISTIC_MODELS, heuristic_credit
-from dagster_project.mta.markov import markov_transitions, removal_effects
-from dagster_project.mta.paths import (
+from triangulate.mta.heuristics import PATH_HEURISTIC_MODELS, heuristic_credit
+from triangulate.mta.markov import markov_transitions, removal_effects
+from triangulate.mta.paths import (
     decoded_paths,
     encode_path_codes,
     encode_paths,
     path_touches,
 )
-from dagster_project.mta.shapley import ordered_shapley_credit
-from tests.test_mta_warehouse import create_tables, random_world
+from triangulate.mta.shapley import ordered_shapley_credit
 
 CHANNELS = ["A", "B", "C", "direct"]
 
@@ -240,7 +240,7 @@ def test_attribute_paths_with_weeks_fits_each_week_and_sums():
 def test_dense_and_sparse_chain_solves_agree(order, monkeypatch):
     """Small chains are solved dense, large ones sparse (markov.DENSE_STATES): the same
     exact LU solve, so every credit and removal effect agrees to rounding either way."""
-    from dagster_project.mta import markov
+    from triangulate.mta import markov
 
     paths = encode_paths(random_paths(11, rows=120, weeks=2))
     monkeypatch.setattr(markov, "DENSE_STATES", 10**6)

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dagster_project.mta.engine import PATH_MODELS, attribute_paths
-from dagster_project.mta.paths import aggregated_paths_frame
+from triangulate.mta.engine import PATH_MODELS, attribute_paths
+from triangulate.mta.paths import aggregated_paths_frame
 
 CHANNELS = ["A", "B", "C", "D", "direct"]
 

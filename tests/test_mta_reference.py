@@ -1,4 +1,4 @@
-"""MTA against the known answers of /work/shared/reference/mta_reference.md.
+"""MTA against the known answers of tests/data/mta_reference/README.md.
 
 The expected numbers are ChannelAttribution 2.2.5's heuristics, the exact absorbing-chain
 row of the reference, and a brute-force Shapley computed here.
@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.cli import app
-from dagster_project.mta import cli as mta_cli
-from dagster_project.mta.engine import PATH_MODELS, attribute_paths
-from dagster_project.mta.paths import (
+from triangulate.cli import app
+from triangulate.mta import cli as mta_cli
+from triangulate.mta.engine import PATH_MODELS, attribute_paths
+from triangulate.mta.paths import (
     AggregatedPathsError,
     aggregated_paths_frame,
     read_aggregated_paths,
@@ -129,9 +129,9 @@ def test_markov_removal_effects_from_the_transition_matrix(reference):
     """P(conversion) = 7/24 and the removal effects of the reference, from its matrix."""
     import duckdb
 
-    from dagster_project.mta.markov import removal_effects
-    from dagster_project.mta.paths import path_touches
-    from dagster_project.mta.sql import markov_transitions_sql
+    from triangulate.mta.markov import removal_effects
+    from triangulate.mta.paths import path_touches
+    from triangulate.mta.sql import markov_transitions_sql
 
     touches = path_touches(reference).assign(week_start=None)
     with duckdb.connect() as conn:

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dagster_project.mta import engine
-from dagster_project.mta.engine import (
+from triangulate.mta import engine
+from triangulate.mta.engine import (
     ALL_MODELS,
     CAMPAIGN_CREDIT_COLUMNS,
     CHANNEL_CREDIT_COLUMNS,
@@ -25,7 +25,7 @@ from dagster_project.mta.engine import (
     attribute_paths,
     person_buckets,
 )
-from dagster_project.mta.paths import aggregated_paths_frame
+from triangulate.mta.paths import aggregated_paths_frame
 
 CHANNELS = ["search", "social", "email", "direct", "display"]
 LOOKBACK_DAYS = 30

@@ -14,8 +14,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from dagster_project.contracts import TABLE_COLUMNS
-from dagster_project.simulator import config as cfg
+from triangulate.contracts import TABLE_COLUMNS
+from triangulate.simulator import config as cfg
 
 pytestmark = pytest.mark.slow
 
@@ -254,8 +254,8 @@ def _replay_id(value):
 def _duplicated_order(landing: Path) -> Path:
     """A connector replays one order's Stripe events under new ids (a second checkout and
     payment for the same shop order id), signed with the documented test secret."""
-    from dagster_project.landing import STRIPE_TEST_WEBHOOK_SECRET, ndjson_line, webhook_record
-    from dagster_project.signing import stripe_signature_header
+    from triangulate.landing import STRIPE_TEST_WEBHOOK_SECRET, ndjson_line, webhook_record
+    from triangulate.signing import stripe_signature_header
 
     src = sorted((landing / "webhooks/stripe").glob("*.ndjson"))[0]
     records = [json.loads(line) for line in src.read_text().splitlines()]

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dagster_project import quality
-from dagster_project.paths import PROJECT_ROOT
-from dagster_project.quality import GATED_TABLES, validate_table
+from triangulate import quality
+from triangulate.paths import PROJECT_ROOT
+from triangulate.quality import GATED_TABLES, validate_table
 
 TODAY = date(2026, 11, 23)
 WEEKS = pd.date_range("2024-11-18", periods=104, freq="W-MON").astype("datetime64[us]")
@@ -472,7 +472,7 @@ def test_suites_are_gx_suites_named_after_their_table() -> None:
 
 
 def test_raw_suites_match_the_ingest_columns() -> None:
-    from dagster_project.ingest import SOURCES
+    from triangulate.ingest import SOURCES
 
     columns = {s.table: {*s.columns, "payload", "_file", "_line"} for s in SOURCES}
     for table, path in GATED_TABLES.items():
@@ -523,8 +523,8 @@ def simulated_marts() -> dict[str, pd.DataFrame]:
     """Weekly spend and revenue of the small simulated world, shaped like the marts: the
     spend and revenue marts have no rows for zero spend or zero orders (dbt aggregates the
     rows that exist), the MMM input is zero-filled."""
-    from dagster_project.simulator import truth, world
-    from dagster_project.simulator.config import SCALES
+    from triangulate.simulator import truth, world
+    from triangulate.simulator.config import SCALES
 
     w = world.draw_world(SCALES["small"], 7)
     weekly = truth.weekly_incremental_revenue(w)
@@ -599,7 +599,7 @@ def test_the_gate_reads_only_the_columns_its_suite_checks(table: str) -> None:
 def test_read_table_reads_the_columns_that_exist() -> None:
     import duckdb
 
-    from dagster_project.warehouse import read_table
+    from triangulate.warehouse import read_table
 
     with duckdb.connect() as conn:
         conn.execute("create schema raw")
@@ -621,7 +621,7 @@ def test_a_raw_gate_validates_the_files_loaded_since_it_last_passed() -> None:
     import duckdb
 
     from dagster_project.assets.quality import DATA_QUALITY_TABLE, files_to_validate
-    from dagster_project.ingest import ensure_ledger
+    from triangulate.ingest import ensure_ledger
 
     with duckdb.connect() as conn:
         ensure_ledger(conn)

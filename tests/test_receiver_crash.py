@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 
-from dagster_project.landing import (
+from triangulate.landing import (
     SEGMENT_TEST_WRITE_KEY,
     SHOPIFY_TEST_WEBHOOK_SECRET,
     STRIPE_TEST_WEBHOOK_SECRET,
 )
-from dagster_project.paths import PROJECT_ROOT, landing_folder
-from dagster_project.signing import stripe_signature_header
+from triangulate.paths import PROJECT_ROOT, landing_folder
+from triangulate.signing import stripe_signature_header
 
 SENDERS = 6
 KILL_AFTER_ACKS = 400
@@ -42,7 +42,7 @@ def start_receiver(home: Path) -> tuple[subprocess.Popen, str]:
     command = [
         sys.executable,
         "-m",
-        "dagster_project.receiver",
+        "triangulate.receiver",
         "--port",
         str(port),
         "--rotate-bytes",

@@ -24,17 +24,17 @@ from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 from typer.testing import CliRunner
 
-from dagster_project.landing import (
+from triangulate.landing import (
     SEGMENT_TEST_WRITE_KEY,
     SHOPIFY_TEST_WEBHOOK_SECRET,
     STRIPE_TEST_WEBHOOK_SECRET,
 )
-from dagster_project.paths import landing_folder
-from dagster_project.receiver.app import create_app
-from dagster_project.receiver.cli import serve
-from dagster_project.receiver.logs import JsonLogFormatter
-from dagster_project.receiver.settings import ReceiverSettings
-from dagster_project.signing import shopify_hmac, stripe_signature_header
+from triangulate.paths import landing_folder
+from triangulate.receiver.app import create_app
+from triangulate.receiver.cli import serve
+from triangulate.receiver.logs import JsonLogFormatter
+from triangulate.receiver.settings import ReceiverSettings
+from triangulate.signing import shopify_hmac, stripe_signature_header
 
 ROTATED_IN_SECRET = "whsec_rotated_in_secret"
 WEBHOOK_LIMIT = 64 * 1024

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.landing import ndjson_line
-from dagster_project.receiver.landing_writer import (
+from triangulate.landing import ndjson_line
+from triangulate.receiver.landing_writer import (
     GroupCommitWriter,
     complete_prefix_length,
     recover_open_files,

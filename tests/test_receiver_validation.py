@@ -12,17 +12,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dagster_project.landing import (
+from triangulate.landing import (
     SEGMENT_TEST_WRITE_KEY,
     SHOPIFY_TEST_WEBHOOK_SECRET,
     STRIPE_TEST_WEBHOOK_SECRET,
 )
-from dagster_project.receiver.settings import (
+from triangulate.receiver.settings import (
     MissingSecretsError,
     ReceiverSettings,
     settings_from_env,
 )
-from dagster_project.receiver.validation import (
+from triangulate.receiver.validation import (
     Rejected,
     check_declared_length,
     check_segment_basic_auth,
@@ -34,7 +34,7 @@ from dagster_project.receiver.validation import (
     verify_shopify_hmac,
     verify_stripe_signature,
 )
-from dagster_project.signing import shopify_hmac, stripe_signature_header
+from triangulate.signing import shopify_hmac, stripe_signature_header
 
 SECRETS = (STRIPE_TEST_WEBHOOK_SECRET,)
 EVENT = b'{"id":"evt_1","type":"charge.succeeded","data":{"object":{"amount":100}}}'

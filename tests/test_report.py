@@ -18,18 +18,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dagster_project.report import (
+from tests.report_example import EXAMPLE_CHANNELS, SHOWN_RUN, example_tables
+from triangulate.report import (
     build_report,
     build_report_from_warehouse,
     latest_published_run,
     load_report_tables,
     report_file_name,
 )
-from dagster_project.report.example import EXAMPLE_CHANNELS, SHOWN_RUN, example_tables
-from dagster_project.report.format import fmt_compact, fmt_fraction_pct, fmt_money, fmt_ratio
-from dagster_project.report.plots import channel_colors
-from dagster_project.report.sections import plan_horizon_weeks, weekly_plan_spend
-from dagster_project.warehouse import replace_tables
+from triangulate.report.format import fmt_compact, fmt_fraction_pct, fmt_money, fmt_ratio
+from triangulate.report.plots import channel_colors
+from triangulate.report.sections import plan_horizon_weeks, weekly_plan_spend
+from triangulate.warehouse import replace_tables
 
 EXPECTED_SECTIONS = (
     "summary",

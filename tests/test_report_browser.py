@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.report import SECTION_IDS, build_report
-from dagster_project.report.example import example_tables
 from tests.browser import headless_chromium, png_size, save_screenshot
+from tests.report_example import example_tables
 from tests.test_report import SECTIONS_WITH_PLOTS
+from triangulate.report import SECTION_IDS, build_report
 
 VIEWPORT = {"width": 1300, "height": 900}
 """CSS pixels; the report's main column is at most 1280 px wide."""

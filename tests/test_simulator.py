@@ -13,9 +13,9 @@ import pytest
 import stripe
 import yaml
 
-from dagster_project.landing import STRIPE_TEST_WEBHOOK_SECRET
-from dagster_project.simulator import config as cfg
-from dagster_project.simulator import simulate_world
+from triangulate.landing import STRIPE_TEST_WEBHOOK_SECRET
+from triangulate.simulator import config as cfg
+from triangulate.simulator import simulate_world
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -257,7 +257,7 @@ def test_tracking_event_lines_are_compact_json_with_every_segment_key(small_worl
 
 
 def test_person_time_order_is_a_stable_lexsort() -> None:
-    from dagster_project.simulator.journeys import _person_time_order
+    from triangulate.simulator.journeys import _person_time_order
 
     rng = np.random.default_rng(3)
     person = rng.integers(0, 50, size=5000)
@@ -269,7 +269,7 @@ def test_browsing_and_ad_views_add_touches_not_orders() -> None:
     """The full scale's extra volume: more clicks and visits, view-only paid impressions."""
     import dataclasses
 
-    from dagster_project.simulator import journeys, world
+    from triangulate.simulator import journeys, world
 
     base = cfg.SCALES["small"]
     busy = dataclasses.replace(base, browsing=2.0, ad_views=4.0)
@@ -301,7 +301,7 @@ def test_browsing_and_ad_views_add_touches_not_orders() -> None:
 
 def test_full_scale_is_about_a_million_people_and_ten_million_touches() -> None:
     """Expected touch count at ``full`` from its knobs and the drawn orders (no full world)."""
-    from dagster_project.simulator import world
+    from triangulate.simulator import world
 
     scale = cfg.SCALES["full"]
     w = world.draw_world(scale, 42)

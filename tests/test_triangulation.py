@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dagster_project.triangulation import (
+from triangulate.triangulation import (
     TRIANGULATION_COLUMNS,
     decide_channel,
     triangulate,

@@ -27,9 +27,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from dagster_project.paths import PROJECT_ROOT, ensure_dagster_home, landing_dir, warehouse_path
+from dagster_project.instance import ensure_dagster_home
 from tests import STAGE_GROUPS
 from tests.browser import headless_chromium, save_screenshot
+from triangulate.paths import PROJECT_ROOT, landing_dir, warehouse_path
 
 pytestmark = pytest.mark.slow
 
@@ -118,8 +119,8 @@ def stop(process: subprocess.Popen) -> None:
 def dagster_ui(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterUI]:
     import duckdb
 
-    from dagster_project import ingest
     from dagster_project.runner import materialize_selection
+    from triangulate import ingest
 
     root = tmp_path_factory.mktemp("dagster_ui")
     home = root / "home"

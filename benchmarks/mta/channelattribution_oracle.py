@@ -1,7 +1,7 @@
 """Run ChannelAttribution 2.2.5 (heuristics + Markov order 1) on an aggregated-paths CSV.
 
 Runs ONLY inside the benchmark venv (benchmarks/.venv-oracle): ChannelAttribution is
-GPL-3 and never a dependency of dagster_project. Prints one JSON object: timings in
+GPL-3 and never a dependency of triangulate. Prints one JSON object: timings in
 seconds (reading the CSV excluded; with REPEAT > 1 the fastest of REPEAT runs, every run
 listed under ``runs``) and the credits.
 

@@ -15,6 +15,6 @@ def png_markdown(png: bytes, alt: str):
     """A PNG as Dagster Markdown metadata (embedded, so the UI shows it without a file server)."""
     import dagster as dg
 
-    from dagster_project.report.plots import png_data_uri
+    from triangulate.report.plots import png_data_uri
 
     return dg.MetadataValue.md(f"![{alt}]({png_data_uri(png)})")

@@ -1,7 +1,7 @@
 """Attribution: multi-touch attribution on the warehouse's journeys (group ``attribution``).
 
 The engine pushes path, transition and coalition counts down to SQL
-(:mod:`dagster_project.mta`); this asset only runs it and replaces the MTA tables in one
+(:mod:`triangulate.mta`); this asset only runs it and replaces the MTA tables in one
 transaction.
 """
 
@@ -10,8 +10,8 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
 from dagster_project.assets.transform import with_gated_upstream
-from dagster_project.mta.engine import attribute_from_warehouse
-from dagster_project.warehouse import replace_tables
+from triangulate.mta.engine import attribute_from_warehouse
+from triangulate.warehouse import replace_tables
 
 MTA_TABLES = {
     "channel_credit": "measurement.mta_channel_credit",

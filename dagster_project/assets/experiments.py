@@ -2,7 +2,7 @@
 
 Spend change of a test = spend in the treatment geos over the window minus what they
 would have spent: the pre-test run rate scaled by how the control geos' spend moved from
-the baseline to the window (:func:`dagster_project.geo.calibration.window_change` with
+the baseline to the window (:func:`triangulate.geo.calibration.window_change` with
 ``reference_geos``), so national flighting and seasonal budgets do not count as the test.
 A holdout's spend change is negative and a channel that works gets a positive iROAS.
 
@@ -18,10 +18,10 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
 from dagster_project.assets.transform import with_gated_upstream
-from dagster_project.geo.analysis import analyze_registry
-from dagster_project.geo.calibration import ExperimentSpend, experiment_spend
-from dagster_project.geo.registry import ExperimentSpec
-from dagster_project.warehouse import replace_table
+from triangulate.geo.analysis import analyze_registry
+from triangulate.geo.calibration import ExperimentSpend, experiment_spend
+from triangulate.geo.registry import ExperimentSpec
+from triangulate.warehouse import replace_table
 
 RESULTS_TABLE = "measurement.geo_experiment_results"
 
@@ -44,7 +44,7 @@ EXPERIMENT_METRICS = ("net_revenue", "gross_revenue", "orders")
 def experiment_spends(conn, specs: list[ExperimentSpec]) -> dict[str, ExperimentSpend]:
     """Each experiment's spend in the treatment geos and the market, by experiment id, from
     ``marts.fct_daily_channel_spend`` (see the module docstring and
-    :func:`dagster_project.geo.calibration.experiment_spend`)."""
+    :func:`triangulate.geo.calibration.experiment_spend`)."""
     spend = conn.execute("select date, geo, channel, spend from marts.fct_daily_channel_spend").df()
     return {
         s.id: experiment_spend(spend, s.channel, s.treatment_geos, s.control_geos, s.start, s.end)

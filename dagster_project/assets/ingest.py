@@ -7,9 +7,9 @@ import os
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project import ingest
 from dagster_project.assets import WAREHOUSE_POOL
-from dagster_project.paths import landing_dir
+from triangulate import ingest
+from triangulate.paths import landing_dir
 
 
 def raw_asset_key(source: ingest.RawSource) -> dg.AssetKey:

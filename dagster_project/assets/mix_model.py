@@ -18,8 +18,8 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, png_markdown, table_key
 from dagster_project.assets.transform import with_gated_upstream
-from dagster_project.paths import artifacts_dir
-from dagster_project.warehouse import publish_run, read_table, table_exists
+from triangulate.paths import artifacts_dir
+from triangulate.warehouse import publish_run, read_table, table_exists
 
 MMM_TABLES = [
     "measurement.mmm_channel_summary",
@@ -36,7 +36,7 @@ class MMMAssetConfig(dg.Config):
 
 
 def mmm_config(path: str = ""):
-    from dagster_project.mmm import load_config
+    from triangulate.mmm import load_config
 
     chosen = path or os.environ.get("TRIANGULATE_MMM_CONFIG", "")
     return load_config(chosen or None)
@@ -47,10 +47,10 @@ def lift_tests_from_experiments(conn, channels: list[str]) -> pd.DataFrame | Non
 
     National model: each test is scaled from its treatment geos to the whole market
     (``x`` = the market's spend per week in the window, the changes divided by the
-    treatment geos' share of it; see :func:`dagster_project.geo.calibration.lift_test_rows`).
+    treatment geos' share of it; see :func:`triangulate.geo.calibration.lift_test_rows`).
     """
     from dagster_project.assets.experiments import experiment_spends, registered_experiments
-    from dagster_project.geo.calibration import lift_test_rows
+    from triangulate.geo.calibration import lift_test_rows
 
     if not table_exists(conn, "measurement.geo_experiment_results"):
         return None
@@ -78,8 +78,8 @@ def lift_tests_from_experiments(conn, channels: list[str]) -> pd.DataFrame | Non
 
 def roas_plot(summary: pd.DataFrame):
     """ROAS with its 94% HDI per channel, the report's own plot, as asset metadata."""
-    from dagster_project.paths import reporting_currency
-    from dagster_project.report.plots import channel_colors, roas_with_hdi
+    from triangulate.paths import reporting_currency
+    from triangulate.report.plots import channel_colors, roas_with_hdi
 
     colors = channel_colors(summary["channel"].tolist())
     return png_markdown(roas_with_hdi(summary, colors, reporting_currency()), "ROAS with 94% HDI")
@@ -88,7 +88,7 @@ def roas_plot(summary: pd.DataFrame):
 def _fit_and_publish(
     context, warehouse: DuckDBResource, weekly: pd.DataFrame, config, run_id: str, lift_tests
 ):
-    from dagster_project.mmm import run_mmm
+    from triangulate.mmm import run_mmm
 
     run = run_mmm(
         weekly,
@@ -207,8 +207,8 @@ def budget_plan(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     from dagster_project.assets.triangulation import latest_published_mmm_run
-    from dagster_project.mmm import load_fitted
-    from dagster_project.mmm.outputs import budget_plan as plan_budget
+    from triangulate.mmm import load_fitted
+    from triangulate.mmm.outputs import budget_plan as plan_budget
 
     with warehouse.get_connection() as conn:
         run_id = latest_published_mmm_run(conn)

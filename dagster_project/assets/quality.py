@@ -1,7 +1,7 @@
 """Quality: Great Expectations suites as blocking Dagster asset checks (group ``quality``).
 
 Each gated table gets one check that reads the table from the warehouse, validates it
-with its suite (:mod:`dagster_project.quality`), records the outcome in
+with its suite (:mod:`triangulate.quality`), records the outcome in
 ``measurement.data_quality`` and fails with the failed expectations and example rows.
 Blocking: when a gate on a mart fails, the MTA and MMM assets downstream do not run, so
 the last good results stay the published ones.
@@ -13,9 +13,9 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from dagster_project import quality
 from dagster_project.assets import WAREHOUSE_POOL, table_key
-from dagster_project.warehouse import read_table, table_exists
+from triangulate import quality
+from triangulate.warehouse import read_table, table_exists
 
 DATA_QUALITY_TABLE = "measurement.data_quality"
 
@@ -58,7 +58,7 @@ def files_to_validate(conn, table: str) -> list[str] | None:
     after a failed gate stay in the list until a gate passes, so nothing goes unchecked.
     Marts are rebuilt by dbt and validated whole.
     """
-    from dagster_project.ingest import LEDGER, SOURCES_BY_TABLE
+    from triangulate.ingest import LEDGER, SOURCES_BY_TABLE
 
     source = SOURCES_BY_TABLE.get(table)
     if source is None or not table_exists(conn, LEDGER):

@@ -4,7 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
-from dagster_project.paths import artifacts_dir
+from triangulate.paths import artifacts_dir
 
 REPORT_INPUTS = [
     "marts.fct_weekly_channel_spend",
@@ -31,7 +31,7 @@ REPORT_INPUTS = [
 def measurement_report(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
-    from dagster_project.report import build_report_from_warehouse
+    from triangulate.report import build_report_from_warehouse
 
     with warehouse.get_connection() as conn:
         path = build_report_from_warehouse(

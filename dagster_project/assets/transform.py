@@ -12,7 +12,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
-from dagster_project.paths import DBT_PROJECT_DIR
+from triangulate.paths import DBT_PROJECT_DIR
 
 
 def dbt_target() -> str:
@@ -83,7 +83,7 @@ def with_gated_upstream(*tables: str) -> list[dg.AssetKey]:
     Declaring the gated marts upstream of its inputs as dependencies makes each of those
     gates stop the model.
     """
-    from dagster_project.quality import GATED_TABLES
+    from triangulate.quality import GATED_TABLES
 
     parents = _table_parents()
     keys = [table_key(t) for t in tables]

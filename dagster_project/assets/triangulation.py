@@ -1,12 +1,12 @@
 """Triangulation: MTA vs MMM vs experiments per channel, with a decision (group
-``triangulation``). The rules live in :mod:`dagster_project.triangulation`."""
+``triangulation``). The rules live in :mod:`triangulate.triangulation`."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, png_markdown, table_key
-from dagster_project.triangulation import triangulate, triangulation_inputs
-from dagster_project.warehouse import read_table, replace_table, table_exists
+from triangulate.triangulation import triangulate, triangulation_inputs
+from triangulate.warehouse import read_table, replace_table, table_exists
 
 TRIANGULATION_TABLE = "measurement.triangulation"
 
@@ -29,8 +29,8 @@ def latest_published_mmm_run(conn) -> str | None:
 
 def sources_plot(table):
     """MTA vs MMM vs experiment ROAS per channel (the report's plot), as asset metadata."""
-    from dagster_project.paths import reporting_currency
-    from dagster_project.report.plots import channel_colors, sources_side_by_side
+    from triangulate.paths import reporting_currency
+    from triangulate.report.plots import channel_colors, sources_side_by_side
 
     colors = channel_colors(table["channel"].tolist())
     return png_markdown(

@@ -1,4 +1,4 @@
-{#- Calendar helpers: weeks start on Monday (contracts.md §5), timestamps are UTC. -#}
+{#- Calendar helpers: weeks start on Monday (docs/contracts.md §5), timestamps are UTC. -#}
 
 {#- Monday of the week holding `date_expr`, as a date. -#}
 {% macro week_start(date_expr) -%}

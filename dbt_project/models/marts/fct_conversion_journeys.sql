@@ -2,7 +2,7 @@
 
 {#-
     One row per conversion of a tracked person with the touches that led to it
-    (contracts.md §5). A touch belongs to an order's journey when it is the person's, at or
+    (docs/contracts.md §5). A touch belongs to an order's journey when it is the person's, at or
     before the order, after the person's previous order, and inside its window:
 
         visit: touched_at >= converted_at - var('journey_lookback_days') days

@@ -1,6 +1,6 @@
 {{ config(contract={'enforced': true}) }}
 
-{#- Spend per day x geo x channel x campaign in the reporting currency (contracts.md §5). -#}
+{#- Spend per day x geo x channel x campaign in the reporting currency (docs/contracts.md §5). -#}
 
 with spend as (
 

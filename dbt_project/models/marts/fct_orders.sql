@@ -1,7 +1,7 @@
 {{ config(contract={'enforced': true}) }}
 
 {#-
-    One row per order, however many payment events and deliveries it took (contracts.md §5).
+    One row per order, however many payment events and deliveries it took (docs/contracts.md §5).
     net_revenue = gross_revenue - refunded, both in the reporting currency at the order day's
     rate. customer_key is the tracked person when the order matches one, else the hashed email.
 -#}

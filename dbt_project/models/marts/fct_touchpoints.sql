@@ -1,7 +1,7 @@
 {{ config(contract={'enforced': true}) }}
 
 {#-
-    Every marketing touch of every tracked person (contracts.md §5).
+    Every marketing touch of every tracked person (docs/contracts.md §5).
 
     - view: an ad impression recorded by a view-through pixel (track 'Ad Impression');
     - click: a session whose landing page carries an ad click id (gclid, fbclid, ...) or a

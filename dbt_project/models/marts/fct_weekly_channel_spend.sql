@@ -1,6 +1,6 @@
 {{ config(contract={'enforced': true}) }}
 
-{#- Spend per week (Monday) x geo x channel in the reporting currency (contracts.md §5). -#}
+{#- Spend per week (Monday) x geo x channel in the reporting currency (docs/contracts.md §5). -#}
 
 with daily as (
 

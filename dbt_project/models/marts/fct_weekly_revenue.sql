@@ -1,7 +1,7 @@
 {{ config(contract={'enforced': true}) }}
 
 {#-
-    Orders and revenue per week (Monday) x geo (contracts.md §5). Refunds count in the week
+    Orders and revenue per week (Monday) x geo (docs/contracts.md §5). Refunds count in the week
     the order was placed, so a week's net revenue is what that week's orders are worth.
 -#}
 

@@ -2,7 +2,7 @@
 
 {#-
     The MMM's input: one row for every week x geo between the first and the last week with
-    spend or revenue, zero-filled (contracts.md §5).
+    spend or revenue, zero-filled (docs/contracts.md §5).
 
     - net_revenue from fct_weekly_revenue;
     - spend_<channel> for each channel in var('mmm_paid_channels') from fct_weekly_channel_spend;

@@ -1,0 +1,326 @@
+"""The MMM configuration: one YAML file (``triangulate/mmm/mmm.yaml``), validated.
+
+A typo in a key is an error, not a silently ignored setting: every section accepts only
+the keys listed in its dataclass. Values are checked for type and range, and
+``check_columns`` checks the configuration against a weekly table, naming the first
+channel or control whose column is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("mmm.yaml")
+
+SPEND_PREFIX = "spend_"
+CONTROL_PREFIX = "control_"
+ADSTOCK_KINDS = ("geometric", "weibull", "delayed")
+SATURATION_KINDS = ("logistic", "hill")
+HIERARCHIES = ("national", "geo")
+
+
+class ConfigError(ValueError):
+    """The MMM configuration (or the data it is checked against) is invalid."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    date_column: str = "week_start"
+    target_column: str = "net_revenue"
+    geo_column: str = "geo"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hierarchy: str = "national"
+    adstock: str = "geometric"
+    l_max: int = 8
+    saturation: str = "logistic"
+    yearly_seasonality: int = 2
+    trend: bool = True
+    trend_changepoints: int = 3
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    media_beta_sigma_total: float = 1.0
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 500
+    seed: int = 42
+    target_accept: float = 0.9
+    nuts_sampler: str = "nutpie"
+    cores: int = 2
+    prior_predictive_draws: int = 500
+    max_draws: int | None = None
+    """Longest run when R-hat or bulk ESS miss the gate: the fit is sampled again with
+    twice the draws until it converges or would exceed this (None: never sample again)."""
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    r_hat_max: float = 1.01
+    ess_bulk_min: float = 400.0
+    max_divergences: int = 0
+    mape_in_sample_max: float = 0.15
+    mape_holdout_max: float = 0.25
+    holdout_weeks: int = 13
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    horizon_weeks: int = 13
+    lookback_weeks: int = 13
+    bound_fraction: float = 0.30
+
+
+@dataclass(frozen=True)
+class MMMConfig:
+    """Everything one MMM run needs besides the data. Build it with ``load_config``."""
+
+    channels: tuple[str, ...]
+    controls: tuple[str, ...] = ()
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    priors: PriorConfig = field(default_factory=PriorConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists, not tuples), the same shape as the YAML file."""
+        raw = dataclasses.asdict(self)
+        raw["channels"] = list(self.channels)
+        raw["controls"] = list(self.controls)
+        return raw
+
+
+_SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "priors": PriorConfig,
+    "sampler": SamplerConfig,
+    "gate": GateConfig,
+    "budget": BudgetConfig,
+}
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> MMMConfig:
+    """Read and validate an MMM YAML file (default: the project's ``mmm.yaml``).
+
+    ``overrides`` replace top-level keys or whole sections after reading, with sections
+    merged key by key, e.g. ``load_config(channels=["x1", "x2"], sampler={"draws": 300})``.
+    Raises ``ConfigError`` naming the file and the offending key.
+    """
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"MMM config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    for key, value in overrides.items():
+        if key in _SECTIONS and isinstance(value, dict):
+            raw[key] = {**(raw.get(key) or {}), **value}
+        else:
+            raw[key] = value
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> MMMConfig:
+    """Validate a config mapping (the parsed YAML) into an ``MMMConfig``."""
+    known = {"channels", "controls", *_SECTIONS}
+    if unknown := sorted(set(raw) - known):
+        raise ConfigError(
+            f"{source}: unknown key(s) {unknown} at the top level; expected {sorted(known)}"
+        )
+    channels = _names(raw.get("channels"), f"{source}: channels", required=True)
+    controls = _names(raw.get("controls") or [], f"{source}: controls", required=False)
+    if clash := sorted(set(channels) & set(controls)):
+        raise ConfigError(f"{source}: {clash} listed both as channel and as control")
+    sections = {
+        name: _section(cls, raw.get(name) or {}, f"{source}: {name}")
+        for name, cls in _SECTIONS.items()
+    }
+    config = MMMConfig(channels=channels, controls=controls, **sections)
+    _check_values(config, source)
+    return config
+
+
+def _names(value: Any, where: str, *, required: bool) -> tuple[str, ...]:
+    if value is None or (isinstance(value, list) and not value):
+        if required:
+            raise ConfigError(f"{where}: at least one name is required")
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where}: expected a list of non-empty names, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{where}: duplicate names in {value}")
+    return tuple(value)
+
+
+def _section(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+    names = {f.name for f in fields(cls)}
+    if unknown := sorted(set(raw) - names):
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(names)}")
+    hints = get_type_hints(cls)
+    values = {}
+    for key, value in raw.items():
+        expected = hints[key]
+        if expected is bool:
+            ok = isinstance(value, bool)
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected == int | None:
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+        elif expected is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        elif expected is str:
+            ok = isinstance(value, str)
+        else:
+            ok = isinstance(value, dict)
+        if not ok:
+            raise ConfigError(
+                f"{where}.{key}: expected {getattr(expected, '__name__', expected)}, got {value!r}"
+            )
+        values[key] = value
+    return cls(**values)
+
+
+def _check_values(config: MMMConfig, source: str) -> None:
+    def need(ok: bool, key: str, message: str) -> None:
+        if not ok:
+            raise ConfigError(f"{source}: {key}: {message}")
+
+    m, s, g, b = config.model, config.sampler, config.gate, config.budget
+    need(
+        m.hierarchy in HIERARCHIES,
+        "model.hierarchy",
+        f"expected one of {HIERARCHIES}, got {m.hierarchy!r}",
+    )
+    need(
+        m.adstock in ADSTOCK_KINDS,
+        "model.adstock",
+        f"expected one of {ADSTOCK_KINDS}, got {m.adstock!r}",
+    )
+    need(
+        m.saturation in SATURATION_KINDS,
+        "model.saturation",
+        f"expected one of {SATURATION_KINDS}, got {m.saturation!r}",
+    )
+    need(m.l_max >= 1, "model.l_max", f"must be >= 1 week, got {m.l_max}")
+    need(
+        m.yearly_seasonality >= 0,
+        "model.yearly_seasonality",
+        f"must be >= 0, got {m.yearly_seasonality}",
+    )
+    need(
+        m.trend_changepoints >= 1,
+        "model.trend_changepoints",
+        f"must be >= 1, got {m.trend_changepoints}",
+    )
+    need(config.priors.media_beta_sigma_total > 0, "priors.media_beta_sigma_total", "must be > 0")
+    need(
+        s.chains >= 1 and s.draws >= 1 and s.tune >= 0,
+        "sampler",
+        "chains and draws must be >= 1, tune >= 0",
+    )
+    need(
+        s.max_draws is None or s.max_draws >= s.draws,
+        "sampler.max_draws",
+        f"must be >= sampler.draws ({s.draws}), got {s.max_draws}",
+    )
+    need(
+        0 < s.target_accept < 1,
+        "sampler.target_accept",
+        f"must be in (0, 1), got {s.target_accept}",
+    )
+    need(
+        s.nuts_sampler in ("nutpie", "pymc", "numpyro", "blackjax"),
+        "sampler.nuts_sampler",
+        f"unknown sampler {s.nuts_sampler!r}",
+    )
+    need(g.r_hat_max >= 1, "gate.r_hat_max", f"must be >= 1, got {g.r_hat_max}")
+    need(g.holdout_weeks >= 0, "gate.holdout_weeks", f"must be >= 0, got {g.holdout_weeks}")
+    need(
+        b.horizon_weeks >= 1 and b.lookback_weeks >= 1,
+        "budget",
+        "horizon_weeks and lookback_weeks must be >= 1",
+    )
+    need(
+        0 <= b.bound_fraction < 1,
+        "budget.bound_fraction",
+        f"must be in [0, 1), got {b.bound_fraction}",
+    )
+    for name, prior in config.priors.overrides.items():
+        need(
+            isinstance(prior, dict) and "dist" in prior,
+            f"priors.overrides.{name}",
+            "expected a pymc_extras Prior dict like {dist: Normal, kwargs: {mu: 0, sigma: 1}}",
+        )
+
+
+def spend_column(channel: str, columns: list[str]) -> str | None:
+    """The column holding ``channel``'s spend: ``spend_<channel>`` if present, else ``channel``."""
+    for candidate in (f"{SPEND_PREFIX}{channel}", channel):
+        if candidate in columns:
+            return candidate
+    return None
+
+
+def control_column(control: str, columns: list[str]) -> str | None:
+    """The column holding control ``control``: ``control_<name>`` if present, else ``name``."""
+    for candidate in (f"{CONTROL_PREFIX}{control}", control):
+        if candidate in columns:
+            return candidate
+    return None
+
+
+def check_columns(
+    config: MMMConfig, columns: list[str], source: str = "weekly data"
+) -> dict[str, str]:
+    """Map every channel, control, date, target (and geo) to its column; raise if one is missing.
+
+    Returns ``{model name: column name}``. The error names the missing channel or control,
+    the column names that were tried, and the columns the table has.
+    """
+    columns = list(columns)
+    mapping: dict[str, str] = {}
+    required = [config.data.date_column, config.data.target_column]
+    if config.model.hierarchy == "geo":
+        required.append(config.data.geo_column)
+    for column in required:
+        if column not in columns:
+            raise ConfigError(f"{source}: column {column!r} is missing; columns are {columns}")
+    for channel in config.channels:
+        column = spend_column(channel, columns)
+        if column is None:
+            raise ConfigError(
+                f"{source}: channel {channel!r} is missing: expected a column "
+                f"{SPEND_PREFIX + channel!r} or {channel!r}; columns are {columns}"
+            )
+        mapping[channel] = column
+    for control in config.controls:
+        column = control_column(control, columns)
+        if column is None:
+            raise ConfigError(
+                f"{source}: control {control!r} is missing: expected a column "
+                f"{CONTROL_PREFIX + control!r} or {control!r}; columns are {columns}"
+            )
+        mapping[control] = column
+    return mapping

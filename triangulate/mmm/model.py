@@ -1,0 +1,505 @@
+"""Build and fit the Bayesian MMM on pymc-marketing 1.3 (``pymc_marketing.mmm.MMM``).
+
+The model, on the max-scaled target ``y~ = y / max(y)`` and max-scaled spend
+``x~_c = x_c / max(x_c)`` (pymc-marketing's default scaling; per geo in the geo model)::
+
+    y~_t = intercept + trend_t + seasonality_t + sum_c beta_c * sat_c(adstock_c(x~_c)_t)
+           + sum_k gamma_k * z_k,t + noise_t
+
+with normalized adstock weights (geometric, Weibull or delayed, ``l_max`` weeks), logistic
+or Hill saturation, a yearly Fourier seasonality, a piecewise-linear trend and controls
+``z`` centered on their mean and divided by their maximum absolute deviation. Contributions are reported in the target's
+original units (multiplied back by ``max(y)``).
+
+Pure Python: no dagster import. Heavy libraries are imported at module level here; the
+CLI imports this module inside its command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pymc_extras.prior import Prior
+from pymc_marketing.mmm import (
+    MMM,
+    DelayedAdstock,
+    GeometricAdstock,
+    HillSaturation,
+    LogisticSaturation,
+    WeibullCDFAdstock,
+)
+from pymc_marketing.mmm.additive_effect import LinearTrendEffect
+from pymc_marketing.mmm.linear_trend import LinearTrend
+from pymc_marketing.mmm.scaling import DataDerivedScaling, Scaling
+
+from triangulate.mmm.config import ConfigError, MMMConfig, check_columns
+
+log = logging.getLogger(__name__)
+
+DATE = "date"
+GEO = "geo"
+TARGET = "y"
+TREND_PREFIX = "trend"
+LIFT_TEST_COLUMNS = ("channel", "x", "delta_x", "delta_y", "sigma")
+
+
+@dataclass
+class WeeklyData:
+    """The weekly table in the model's layout, plus what was done to get there.
+
+    ``frame`` has columns ``date`` (datetime64), ``geo`` (geo model only), one column per
+    channel (spend in money), one per control (``(z - control_centers) / control_scales``)
+    and ``y`` (the target in money). Rows are sorted by date (and geo).
+
+    Controls are centered on their mean before scaling: a control that barely moves (a
+    price index of 1.00 then 0.92) is otherwise almost a copy of the intercept, and the
+    two then mix badly (R-hat 1.013 on the demo world before centering).
+    """
+
+    frame: pd.DataFrame
+    channels: tuple[str, ...]
+    controls: tuple[str, ...]
+    control_scales: dict[str, float]
+    geo: bool
+    control_centers: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def weeks(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(sorted(self.frame[DATE].unique()))
+
+    def X(self) -> pd.DataFrame:
+        return self.frame.drop(columns=[TARGET])
+
+    def y(self) -> pd.Series:
+        return self.frame[TARGET].rename(None)
+
+    def head_weeks(self, n_weeks: int) -> WeeklyData:
+        """The first ``n_weeks`` weeks (all geos), same control scaling."""
+        keep = self.weeks[:n_weeks]
+        return self._subset(self.frame[DATE].isin(keep))
+
+    def tail_weeks(self, n_weeks: int) -> WeeklyData:
+        keep = self.weeks[-n_weeks:]
+        return self._subset(self.frame[DATE].isin(keep))
+
+    def _subset(self, mask: pd.Series) -> WeeklyData:
+        return WeeklyData(
+            frame=self.frame.loc[mask].reset_index(drop=True),
+            channels=self.channels,
+            controls=self.controls,
+            control_scales=self.control_scales,
+            geo=self.geo,
+            control_centers=self.control_centers,
+        )
+
+
+def prepare_weekly(
+    weekly: pd.DataFrame, config: MMMConfig, source: str = "weekly data"
+) -> WeeklyData:
+    """Validate a wide weekly table and put it in the model's layout.
+
+    National model: rows of several geos per week are summed (target and spend) and
+    averaged (controls). Geo model: one row per week x geo is required, every geo on
+    every week. Raises ``ConfigError`` naming the column, week or geo at fault.
+    """
+    mapping = check_columns(config, list(weekly.columns), source)
+    d = config.data
+    geo = config.model.hierarchy == "geo"
+    frame = pd.DataFrame({DATE: pd.to_datetime(weekly[d.date_column], errors="coerce")})
+    if frame[DATE].isna().any():
+        row = int(np.flatnonzero(frame[DATE].isna().to_numpy())[0])
+        raise ConfigError(
+            f"{source}: row {row}: {d.date_column!r} is not a date: {weekly[d.date_column].iloc[row]!r}"
+        )
+    if geo:
+        frame[GEO] = weekly[d.geo_column].astype(str).to_numpy()
+    numeric = {
+        **{c: mapping[c] for c in config.channels},
+        **{k: mapping[k] for k in config.controls},
+    }
+    numeric[TARGET] = d.target_column
+    for name, column in numeric.items():
+        values = pd.to_numeric(weekly[column], errors="coerce").to_numpy(dtype=float)
+        if bad := np.flatnonzero(~np.isfinite(values)).tolist():
+            raise ConfigError(
+                f"{source}: column {column!r} has missing or non-numeric values at rows {bad[:5]}"
+            )
+        if name in config.channels and (values < 0).any():
+            row = int(np.flatnonzero(values < 0)[0])
+            raise ConfigError(
+                f"{source}: row {row}: spend column {column!r} is negative ({values[row]})"
+            )
+        frame[name] = values
+    keys = [DATE, GEO] if geo else [DATE]
+    if not geo and frame[DATE].duplicated().any():
+        sums = frame.groupby(DATE)[[*config.channels, TARGET]].sum()
+        means = frame.groupby(DATE)[list(config.controls)].mean()
+        frame = sums.join(means).reset_index()
+    elif geo and (dupes := frame.duplicated(keys)).any():
+        row = int(np.flatnonzero(dupes.to_numpy())[0])
+        raise ConfigError(
+            f"{source}: row {row}: week {frame[DATE].iloc[row].date()} geo {frame[GEO].iloc[row]!r} appears twice"
+        )
+    frame = frame.sort_values(keys).reset_index(drop=True)
+    weeks = pd.DatetimeIndex(frame[DATE].unique())
+    if len(weeks) < 2 * config.model.l_max + 10:
+        raise ConfigError(
+            f"{source}: only {len(weeks)} weeks; need at least {2 * config.model.l_max + 10}"
+        )
+    gaps = np.diff(weeks.values).astype("timedelta64[D]").astype(int)
+    if (gaps != 7).any():
+        at = int(np.flatnonzero(gaps != 7)[0])
+        raise ConfigError(
+            f"{source}: weeks must be 7 days apart; {weeks[at].date()} -> {weeks[at + 1].date()}"
+        )
+    if geo:
+        counts = frame.groupby(GEO)[DATE].nunique()
+        if (short := counts[counts != len(weeks)]).any():
+            raise ConfigError(
+                f"{source}: geo {short.index[0]!r} has {short.iloc[0]} of {len(weeks)} weeks; every geo needs every week"
+            )
+    scales, centers = {}, {}
+    for control in config.controls:
+        centers[control] = float(frame[control].mean())
+        centered = frame[control] - centers[control]
+        scale = float(np.abs(centered).max())
+        scales[control] = scale if scale > 0 else 1.0
+        frame[control] = centered / scales[control]
+    for channel in config.channels:
+        if frame[channel].sum() <= 0:
+            raise ConfigError(
+                f"{source}: channel {channel!r} has no spend in the data; drop it from the config"
+            )
+    return WeeklyData(frame, tuple(config.channels), tuple(config.controls), scales, geo, centers)
+
+
+def spend_share_beta_sigma(data: WeeklyData, total_sigma: float) -> dict[str, float]:
+    """Prior scale of each channel's saturation beta, from its share of total spend.
+
+    ``sigma_c = total_sigma * r * (share_c + 1/n) / 2`` where ``share_c`` is the channel's
+    share of total spend over the fit period, ``n`` the number of channels, and ``r`` the
+    mean of the max-scaled target (``mean(y) / max(y)``; in the geo model the average over
+    geos of each geo's own ratio). Blending the spend share with an equal split keeps a
+    small channel from being shut off by its prior. With ``total_sigma = 1`` the betas'
+    prior scales add up to the typical (scaled) weekly revenue, so that at half saturation
+    the prior mean share of revenue from media is about 40 %. Units: scaled target.
+    """
+    spend = data.frame[list(data.channels)].sum()
+    share = spend / spend.sum()
+    r = _target_level(data)
+    n = len(data.channels)
+    return {c: float(total_sigma * r * (share[c] + 1 / n) / 2) for c in data.channels}
+
+
+def _target_level(data: WeeklyData) -> float:
+    """``r``: the mean of the max-scaled target (see ``spend_share_beta_sigma``)."""
+    if data.geo:
+        by_geo = data.frame.groupby(GEO)[TARGET]
+        return float((by_geo.mean() / by_geo.max()).mean())
+    return float(data.frame[TARGET].mean() / data.frame[TARGET].max())
+
+
+def model_priors(config: MMMConfig, data: WeeklyData) -> dict[str, Any]:
+    """pymc-marketing ``model_config`` priors, on the scaled target (see module docstring).
+
+    - saturation beta: ``HalfNormal(sigma_c)`` with ``sigma_c`` from
+      ``spend_share_beta_sigma``. In the geo model (each geo on its own max scale) the
+      betas are pooled across geos, non-centered on the log scale:
+      ``log beta[g, c] = m_c + tau * z[g, c]``, ``m_c ~ Normal(log sigma_c, 1)``,
+      ``tau ~ HalfNormal(0.5)``, ``z ~ Normal(0, 1)``.
+    - adstock and saturation shape: the library defaults, shared by all geos.
+    - intercept ``Normal(r, r)``; noise ``sigma ~ HalfNormal(r / 2)``; controls
+      ``Normal(0, r)``; seasonality ``Laplace(0, r / 2)`` (``r`` = mean scaled target).
+    Any ``priors.overrides`` entry replaces the prior of the same name.
+    """
+    r = _target_level(data)
+    sigma = spend_share_beta_sigma(data, config.priors.media_beta_sigma_total)
+    sigma_array = xr.DataArray([sigma[c] for c in data.channels], dims=("channel",))
+    geo_dims: tuple[str, ...] = (GEO,) if data.geo else ()
+    if data.geo:
+        beta = Prior(
+            "Normal",
+            mu=Prior("Normal", mu=np.log(sigma_array), sigma=1.0, dims="channel"),
+            sigma=Prior("HalfNormal", sigma=0.5),
+            dims=(GEO, "channel"),
+            centered=False,
+            transform="exp",
+        )
+    else:
+        beta = Prior("HalfNormal", sigma=sigma_array, dims="channel")
+    priors: dict[str, Any] = {
+        "saturation_beta": beta,
+        "intercept": Prior("Normal", mu=r, sigma=r, dims=geo_dims),
+        "likelihood": Prior(
+            "Normal", sigma=Prior("HalfNormal", sigma=r / 2), dims=(DATE, *geo_dims)
+        ),
+        "gamma_control": Prior("Normal", mu=0, sigma=r, dims="control"),
+        "gamma_fourier": Prior("Laplace", mu=0, b=r / 2, dims="fourier_mode"),
+    }
+    for name, raw in config.priors.overrides.items():
+        priors[name] = Prior.from_dict(raw)
+    return priors
+
+
+def _adstock(config: MMMConfig):
+    kind, l_max = config.model.adstock, config.model.l_max
+    if kind == "geometric":
+        return GeometricAdstock(l_max=l_max, normalize=True)
+    if kind == "weibull":
+        return WeibullCDFAdstock(l_max=l_max, normalize=True)
+    return DelayedAdstock(l_max=l_max, normalize=True)
+
+
+def _saturation(config: MMMConfig):
+    return LogisticSaturation() if config.model.saturation == "logistic" else HillSaturation()
+
+
+def sampler_settings(config: MMMConfig) -> dict[str, Any]:
+    """``pm.sample`` keyword arguments from the config (pymc-marketing ``sampler_config``)."""
+    s = config.sampler
+    return {
+        "chains": s.chains,
+        "draws": s.draws,
+        "tune": s.tune,
+        "random_seed": s.seed,
+        "target_accept": s.target_accept,
+        "nuts_sampler": s.nuts_sampler,
+        "cores": min(s.cores, s.chains),
+        "progressbar": False,
+    }
+
+
+def build_mmm(config: MMMConfig, data: WeeklyData, lift_tests: pd.DataFrame | None = None) -> MMM:
+    """A built (not yet fitted) ``MMM`` for ``data``; lift tests added when given.
+
+    The geo model uses ``dims=("geo",)`` with per-geo max scaling, so betas of different
+    geos are on one scale and can share a pooled prior.
+    """
+    dims = (GEO,) if data.geo else ()
+    scaling = None
+    if data.geo:
+        scaling = Scaling(
+            target=DataDerivedScaling(method="max", dims=()),
+            channel=DataDerivedScaling(method="max", dims=()),
+        )
+    mmm = MMM(
+        date_column=DATE,
+        target_column=TARGET,
+        channel_columns=list(data.channels),
+        control_columns=list(data.controls) or None,
+        adstock=_adstock(config),
+        saturation=_saturation(config),
+        yearly_seasonality=config.model.yearly_seasonality or None,
+        dims=dims or None,
+        scaling=scaling,
+        model_config=model_priors(config, data),
+        sampler_config=sampler_settings(config),
+    )
+    if config.model.trend:
+        mmm.add_mu_effect(
+            LinearTrendEffect(
+                trend=LinearTrend(
+                    n_changepoints=config.model.trend_changepoints, include_intercept=False
+                ),
+                prefix=TREND_PREFIX,
+            )
+        )
+    mmm.build_model(data.X(), data.y())
+    mmm.add_original_scale_contribution_variable(["channel_contribution"])
+    if lift_tests is not None and len(lift_tests):
+        add_lift_tests(mmm, lift_tests, data)
+    return mmm
+
+
+def add_lift_tests(mmm: MMM, lift_tests: pd.DataFrame, data: WeeklyData) -> MMM:
+    """Calibrate the model with experiment results (the incrementality issue feeds this).
+
+    ``lift_tests`` has one row per experiment: ``channel``, ``x`` (weekly spend before the
+    test, money), ``delta_x`` (change in weekly spend), ``delta_y`` (measured change in
+    weekly target, money), ``sigma`` (its standard error, money), plus ``geo`` for the geo
+    model. Calls pymc-marketing's ``add_lift_test_measurements``, which adds the likelihood
+    ``delta_y ~ Normal(sat(x + delta_x) - sat(x), sigma)`` on the saturation curve. Must
+    run after ``build_model`` and before ``fit``.
+    """
+    required = [*LIFT_TEST_COLUMNS, *([GEO] if data.geo else [])]
+    if missing := [c for c in required if c not in lift_tests.columns]:
+        raise ConfigError(f"lift tests: missing column(s) {missing}; expected {required}")
+    if unknown := sorted(set(lift_tests["channel"]) - set(data.channels)):
+        raise ConfigError(
+            f"lift tests: unknown channel(s) {unknown}; model channels are {list(data.channels)}"
+        )
+    if (lift_tests["sigma"] <= 0).any():
+        raise ConfigError("lift tests: sigma must be > 0 in every row")
+    frame = lift_tests[required].copy()
+    for column in ("x", "delta_x", "delta_y", "sigma"):
+        frame[column] = frame[column].astype(float)
+    mmm.add_lift_test_measurements(frame)
+    log.info("added %d lift test(s) for channels %s", len(frame), sorted(set(frame["channel"])))
+    return mmm
+
+
+@dataclass
+class FittedMMM:
+    """A fitted model with the data it saw and the times it took (seconds)."""
+
+    mmm: MMM
+    data: WeeklyData
+    config: MMMConfig
+    timings: dict[str, float] = field(default_factory=dict)
+    prior_predictive: pd.DataFrame | None = None
+    convergence_attempts: list[dict[str, Any]] = field(default_factory=list)
+    """Shorter runs sampled before this one because they had not converged
+    (``diagnostics.fit_until_converged``): draws, R-hat max and bulk ESS min of each."""
+
+
+def fit_mmm(
+    config: MMMConfig,
+    data: WeeklyData,
+    lift_tests: pd.DataFrame | None = None,
+    *,
+    prior_predictive: bool = True,
+) -> FittedMMM:
+    """Build, check the prior predictive, and sample the posterior with the configured NUTS.
+
+    Progress goes to the ``triangulate.mmm.model`` logger: build, prior predictive,
+    sampling (chains x draws, sampler) and their durations.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    geo_note = f" x {data.frame[GEO].nunique()} geos" if data.geo else ""
+    log.info(
+        "building MMM: %d weeks%s, channels %s", len(data.weeks), geo_note, list(data.channels)
+    )
+    mmm = build_mmm(config, data, lift_tests)
+    timings["build_s"] = time.perf_counter() - start
+    prior_summary = None
+    if prior_predictive:
+        t0 = time.perf_counter()
+        prior_summary = prior_predictive_check(
+            mmm, data, config.sampler.prior_predictive_draws, config.sampler.seed
+        )
+        timings["prior_predictive_s"] = time.perf_counter() - t0
+        log.info("prior predictive check done in %.1f s", timings["prior_predictive_s"])
+    s = config.sampler
+    log.info(
+        "sampling %d chains x %d draws (%d tune) with %s, seed %d",
+        s.chains,
+        s.draws,
+        s.tune,
+        s.nuts_sampler,
+        s.seed,
+    )
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        mmm.fit(data.X(), data.y())
+    timings["sample_s"] = time.perf_counter() - t0
+    timings["fit_total_s"] = time.perf_counter() - start
+    log.info("sampling done in %.1f s (total %.1f s)", timings["sample_s"], timings["fit_total_s"])
+    return FittedMMM(
+        mmm=mmm, data=data, config=config, timings=timings, prior_predictive=prior_summary
+    )
+
+
+def prior_predictive_check(mmm: MMM, data: WeeklyData, draws: int, seed: int) -> pd.DataFrame:
+    """Summarize the prior predictive of weekly revenue against the observed revenue.
+
+    One row per statistic (``mean``, ``p03``, ``p97`` of weekly national revenue, money):
+    the observed value, the prior predictive median and its 94 % interval, and whether the
+    observed value lies inside that interval. A prior that cannot reach the observed
+    revenue level, or dwarfs it by orders of magnitude, shows here before any sampling.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning)
+        prior = mmm.sample_prior_predictive(
+            data.X(), data.y(), samples=draws, extend_idata=False, random_seed=seed
+        )
+    y_money = prior[mmm.output_var] * mmm.scalers["_target"]
+    extra = [d for d in y_money.dims if d not in (DATE, "sample")]
+    national = y_money.sum(extra) if extra else y_money
+    observed = data.frame.groupby(DATE)[TARGET].sum().to_numpy()
+    rows = []
+    stats = {
+        "mean": np.mean,
+        "p03": lambda a, axis: np.quantile(a, 0.03, axis=axis),
+        "p97": lambda a, axis: np.quantile(a, 0.97, axis=axis),
+    }
+    values = national.transpose("sample", DATE).values
+    for name, fn in stats.items():
+        per_draw = fn(values, axis=1)
+        obs = float(fn(observed, axis=0))
+        low, mid, high = np.quantile(per_draw, [0.03, 0.5, 0.97])
+        rows.append(
+            {
+                "statistic": f"weekly_revenue_{name}",
+                "observed": obs,
+                "prior_median": float(mid),
+                "prior_low": float(low),
+                "prior_high": float(high),
+                "observed_inside": bool(low <= obs <= high),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def save_fitted(fitted: FittedMMM, run_dir: str | Path) -> Path:
+    """Save the fitted model (``mmm.save``) and its run metadata under ``run_dir``.
+
+    Writes ``model.nc`` (pymc-marketing's netCDF, posterior included) and ``run.json``
+    (config, control scales, timings) so ``load_fitted`` can rebuild everything.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fitted.mmm.save(str(run_dir / "model.nc"))
+    meta = {
+        "config": fitted.config.to_dict(),
+        "control_scales": fitted.data.control_scales,
+        "control_centers": fitted.data.control_centers,
+        "timings": fitted.timings,
+        "convergence_attempts": fitted.convergence_attempts,
+    }
+    (run_dir / "run.json").write_text(json.dumps(meta, indent=2, default=str))
+    if fitted.prior_predictive is not None:
+        fitted.prior_predictive.to_csv(run_dir / "prior_predictive.csv", index=False)
+    return run_dir
+
+
+def load_fitted(run_dir: str | Path) -> FittedMMM:
+    """Load a run saved by ``save_fitted`` (``MMM.load`` plus the run metadata)."""
+    from triangulate.mmm.config import config_from_dict
+
+    run_dir = Path(run_dir)
+    meta = json.loads((run_dir / "run.json").read_text())
+    config = config_from_dict(meta["config"], source=str(run_dir / "run.json"))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning)
+        mmm = MMM.load(str(run_dir / "model.nc"))
+    frame = mmm.idata.fit_data.to_dataset().to_dataframe().reset_index()
+    data = WeeklyData(
+        frame=frame,
+        channels=tuple(mmm.channel_columns),
+        controls=tuple(mmm.control_columns or ()),
+        control_scales=meta["control_scales"],
+        geo=GEO in mmm.dims,
+        control_centers=meta.get("control_centers", {}),
+    )
+    prior_path = run_dir / "prior_predictive.csv"
+    prior = pd.read_csv(prior_path) if prior_path.exists() else None
+    return FittedMMM(
+        mmm=mmm,
+        data=data,
+        config=config,
+        timings=meta["timings"],
+        prior_predictive=prior,
+        convergence_attempts=meta.get("convergence_attempts", []),
+    )

@@ -1,0 +1,553 @@
+"""Attribution entry points: aggregated paths in, credits out; or the warehouse in.
+
+* :func:`attribute_paths`: ChannelAttribution-style aggregated paths (a DataFrame from
+  :func:`triangulate.mta.paths.read_aggregated_paths`) -> credit per model x channel.
+* :func:`attribute_from_warehouse`: ``marts.fct_conversion_journeys`` and
+  ``marts.fct_touchpoints`` on a DuckDB (or PostgreSQL) connection -> the rows of
+  ``measurement.mta_channel_credit`` plus a by-campaign drill-down.
+
+Where the work happens. The warehouse does everything proportional to the data, in
+portable SQL (:mod:`triangulate.mta.sql`): it builds the journeys, credits every
+touch for the heuristics (exact campaigns and ages) and groups the journeys into
+aggregated paths by week (as integer path codes). Large tables are processed in buckets
+of people (``person_key`` ranges cut at quantiles, about ``TOUCHES_PER_BUCKET`` touches
+each, :func:`person_buckets`), one SQL pass per bucket, so the sorts and hash tables stay
+cache-sized and the cost grows linearly with the touches; a journey belongs to one
+person, so the buckets' small results simply add up (the same result as one pass, to
+float rounding). Python then works on the distinct paths only: they are encoded once
+as integer arrays (:class:`triangulate.mta.paths.EncodedPaths`) and every
+path-level model -- the heuristics for :func:`attribute_paths`, Markov transitions of
+orders 1-3 with the exact absorbing-chain solve, Shapley coalitions -- is a few
+vectorized numpy passes weighted by the path counts. Models:
+
+===================  ===================================================================
+first_touch          all credit to the first touch
+last_touch           all credit to the last touch
+last_non_direct      all credit to the last touch not on the ``direct`` channel
+                     (the last touch when the journey is all direct)
+linear               1/n per touch (a channel touched twice earns twice)
+position_based       40% first, 40% last, 20% shared by the middle; 50/50 for two touches
+time_decay           weight 2^(-days before conversion / half_life), normalized per
+                     journey (needs touch times: warehouse only)
+markov_1..markov_3   exact removal effects of a Markov chain of that order, non-converting
+                     journeys as nulls (:mod:`triangulate.mta.markov`)
+shapley              exact Shapley value over distinct channel sets
+                     (:mod:`triangulate.mta.shapley`)
+ordered_shapley      Shapley credit broken down by the order in which channels first
+                     appear (its own output frame; channel totals equal ``shapley``)
+===================  ===================================================================
+
+Journeys (warehouse; ``L`` = ``lookback_days``, default 30). A converting journey is a
+row of ``marts.fct_conversion_journeys``; its touches are the person's touchpoints in
+``[converted_at - L days, converted_at]`` that come after the person's previous
+conversion, so each touch belongs to at most one conversion. The touches that belong to
+no conversion form the non-converting journeys (the Markov nulls): a person's leftover
+touches in time order, a new journey starting after a silence longer than L days; such a
+journey's week is that of its last touch. Full rules:
+:func:`triangulate.mta.sql.journey_touches_from_warehouse_sql`.
+
+Markov orders. Consecutive repeats of a channel collapse before states are built, for
+every order (ChannelAttribution does this for order 1); an order-k state is the last k
+channels of the collapsed path, shorter at the start of a path.
+
+Revenue. Heuristics and Shapley split each journey's revenue with the same weights as
+its conversions. Markov revenue uses revenue removal effects (the chain absorbs money
+instead of counts), normalized to total revenue, as ChannelAttribution computes
+``total_conversion_value``.
+
+Weeks. Every row of ``measurement.mta_channel_credit`` is the model fitted on that
+week's journeys: the journeys that converted in the week (``week_start`` = Monday of the
+conversion) and the non-converting journeys whose last touch fell in it. So each week's
+credits sum to that week's attributable conversions and revenue, a channel absent from a
+week gets nothing that week, and a path-level model (Markov) is not smeared across weeks.
+
+Campaigns. Heuristic credit lands on the touch, so its campaign is exact. Channel-level
+models (Markov, Shapley) split a channel's weekly credit across campaigns in proportion
+to that channel's linear-touch credit by campaign in the week (revenue by revenue); a
+channel with Markov credit but no touch on a converting journey that week (it only
+appears on non-converting ones) keeps its credit under campaign NULL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from triangulate.mta import sql
+from triangulate.mta.heuristics import PATH_HEURISTIC_MODELS, heuristic_credit
+from triangulate.mta.markov import collapsed_steps, markov_credit
+from triangulate.mta.paths import EncodedPaths, decoded_paths, encode_path_codes, encode_paths
+from triangulate.mta.shapley import ordered_shapley_credit, sum_over_touch_order
+
+MARKOV_MODELS = ("markov_1", "markov_2", "markov_3")
+PATH_MODELS = (
+    "first_touch",
+    "last_touch",
+    "last_non_direct",
+    "linear",
+    "position_based",
+    *MARKOV_MODELS,
+    "shapley",
+)
+"""Models that need only the order of channels (what aggregated paths carry)."""
+CHANNEL_CREDIT_MODELS = (*PATH_MODELS[:5], "time_decay", *MARKOV_MODELS, "shapley")
+"""Every model that writes rows to ``measurement.mta_channel_credit``."""
+ALL_MODELS = (*CHANNEL_CREDIT_MODELS, "ordered_shapley")
+
+CHANNEL_CREDIT_COLUMNS = ["model", "week_start", "channel", "conversions", "revenue"]
+CAMPAIGN_CREDIT_COLUMNS = ["model", "week_start", "channel", "campaign", "conversions", "revenue"]
+ORDERED_SHAPLEY_COLUMNS = ["week_start", "channel", "touch_order", "conversions", "revenue"]
+
+_TOUCH_COLUMNS = (
+    "person_key, journey_seq, cast(week_start as date) as week_start, "
+    "cast(conversions as double precision) as conversions, cast(revenue as double precision) as revenue, "
+    "cast(nulls as double precision) as nulls, position, cast(channel as varchar) as channel, "
+    "cast(campaign as varchar) as campaign, cast(age_days as double precision) as age_days"
+)
+
+
+def check_models(models: Iterable[str], allowed: Sequence[str] = ALL_MODELS) -> tuple[str, ...]:
+    """The requested model names, validated, in the order given (duplicates dropped)."""
+    chosen = tuple(dict.fromkeys(models))
+    unknown = [m for m in chosen if m not in allowed]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {list(allowed)}")
+    if not chosen:
+        raise ValueError(f"no model chosen; choose from {list(allowed)}")
+    return chosen
+
+
+def attribute_paths(
+    paths: pd.DataFrame, models: Iterable[str] = PATH_MODELS, direct_channel: str = "direct"
+) -> pd.DataFrame:
+    """Credit per model and channel for aggregated paths.
+
+    ``paths``: the canonical frame of :func:`triangulate.mta.paths.aggregated_paths_frame`
+    (``path, conversions, revenue, nulls``). Returns ``model, channel, conversions,
+    revenue`` (conversions in conversions, revenue in the paths' money unit), one row per
+    model and channel seen in any path. ``time_decay`` needs touch times, which aggregated
+    paths do not have: asking for it is an error.
+
+    Every model runs in numpy on the paths encoded once (:func:`encode_paths`), so the
+    cost follows the number of distinct paths. A ``week_start`` column, when present,
+    fits the path-level models per week (as the warehouse does) and sums the weeks.
+    """
+    models = tuple(models)
+    if "time_decay" in models:
+        raise ValueError(
+            "time_decay needs touch times; aggregated paths carry none (use the warehouse tables)"
+        )
+    chosen = check_models(models, PATH_MODELS)
+    encoded = encode_paths(paths)
+    frames = [
+        heuristic_credit(encoded, [m for m in chosen if m in PATH_HEURISTIC_MODELS], direct_channel)
+    ]
+    channel_level, _ = path_level_credit(encoded, chosen)
+    frames.extend(channel_level)
+    credit = (
+        pd.concat([f[["model", "channel", "conversions", "revenue"]] for f in frames])
+        .groupby(["model", "channel"], sort=False)[["conversions", "revenue"]]
+        .sum()
+        .reset_index()
+    )
+    return _complete(credit, ["model", "channel"], chosen, encoded.channels)
+
+
+TOUCHES_PER_BUCKET = 2_000_000
+"""Touches per person bucket when the warehouse builds journeys (see
+:func:`person_buckets`). DuckDB's CPU per touch measured flat for 0.5M-2.2M touches per
+pass and 12-13% higher for 22M in one pass; at 22M, buckets of 2M beat 1M, 4.4M and 22M
+(docs/benchmarks_mta.md)."""
+
+
+def attribute_from_warehouse(
+    conn: Any,
+    models: Iterable[str] = CHANNEL_CREDIT_MODELS,
+    lookback_days: float = 30,
+    half_life_days: float = 7.0,
+    direct_channel: str = "direct",
+    journeys_table: str = "marts.fct_conversion_journeys",
+    touchpoints_table: str = "marts.fct_touchpoints",
+    buckets: int | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Run the models on the warehouse's journeys; heavy aggregation stays in SQL.
+
+    ``lookback_days``: how far before a conversion a touch still belongs to it, and the
+    silence that splits non-converting journeys (see
+    :func:`triangulate.mta.sql.journey_touches_from_warehouse_sql`).
+    ``half_life_days``: time decay's half-life, in days. ``buckets``: how many person
+    buckets build the journeys (default: from the touch count, :func:`person_buckets`);
+    the result does not depend on it.
+
+    Returns a dict of DataFrames:
+
+    * ``channel_credit``: ``model, week_start, channel, conversions, revenue``, the rows of
+      ``measurement.mta_channel_credit`` (week_start a DATE, Monday of the conversion week);
+    * ``campaign_credit``: the same plus ``campaign``, for drill-down;
+    * ``conversion_summary``: per week ``conversions, revenue`` in the journeys table,
+      ``attributable_conversions, attributable_revenue`` (those with at least one touch,
+      which is what every model's credits sum to) and ``non_converting_journeys``;
+    * ``ordered_shapley`` (when asked for): ``week_start, channel, touch_order,
+      conversions, revenue``.
+
+    SQL builds the journeys of one bucket of people at a time and reduces them to
+    per-touch heuristic credit by week x channel x campaign, aggregated paths by week and
+    per-week counts; those small results add up over the buckets (a journey belongs to
+    one person). The path-level models (Markov, Shapley) then run in numpy on the paths.
+    """
+    chosen = check_models(models)
+    channels = _check_channels(conn, touchpoints_table)
+    heuristic_parts, path_parts, week_parts = [], [], []
+    for touches in bucketed_journey_touches(
+        conn, journeys_table, touchpoints_table, lookback_days, buckets
+    ):
+        heuristic_parts.append(
+            sql.query_frame(conn, sql.heuristic_credit_sql(touches, direct_channel, half_life_days))
+        )
+        path_parts.append(journey_path_frames(conn, touches, True, channels))
+        week_parts.append(sql.query_frame(conn, sql.attributable_weeks_sql(touches)))
+    heuristics = _sum_by(heuristic_parts, ["week_start", "channel", "campaign"])
+    heuristics["week_start"] = _as_date(heuristics["week_start"])
+    paths = _encode_path_parts(path_parts, True, channels)
+    summary = _conversion_summary(
+        sql.query_frame(conn, sql.conversion_weeks_sql(journeys_table)), week_parts
+    )
+    frames = []
+    for model in sql.HEURISTIC_MODELS:
+        if model not in chosen:
+            continue
+        part = heuristics[["week_start", "channel", "campaign"]].assign(
+            model=model,
+            conversions=heuristics[f"{model}__conversions"],
+            revenue=heuristics[f"{model}__revenue"],
+        )
+        if model == "time_decay" and part["conversions"].isna().any():
+            raise ValueError(
+                "time_decay needs touch times (age before conversion); these touches have none"
+            )
+        frames.append(part)
+    linear = heuristics[["week_start", "channel", "campaign"]].assign(
+        conversions=heuristics["linear__conversions"], revenue=heuristics["linear__revenue"]
+    )
+    channel_level, ordered = path_level_credit(paths, chosen)
+    frames.extend(_split_by_campaign(credit, linear) for credit in channel_level)
+    if frames:
+        campaign_credit = pd.concat([f[CAMPAIGN_CREDIT_COLUMNS] for f in frames], ignore_index=True)
+    else:
+        campaign_credit = pd.DataFrame(
+            {c: pd.Series(dtype="float64") for c in CAMPAIGN_CREDIT_COLUMNS}
+        )
+    channel_credit = (
+        campaign_credit.groupby(["model", "week_start", "channel"], sort=False)[
+            ["conversions", "revenue"]
+        ]
+        .sum()
+        .reset_index()
+    )
+    result = {
+        "channel_credit": _sorted(channel_credit[CHANNEL_CREDIT_COLUMNS]),
+        "campaign_credit": _sorted(campaign_credit[CAMPAIGN_CREDIT_COLUMNS]),
+        "conversion_summary": summary,
+    }
+    if ordered is not None:
+        result["ordered_shapley"] = ordered[ORDERED_SHAPLEY_COLUMNS]
+    return result
+
+
+def person_buckets(
+    conn: Any, touchpoints_table: str, buckets: int | None = None
+) -> list[sql.PersonRange | None]:
+    """The person buckets that build the journeys, one SQL pass each.
+
+    Why: building journeys sorts and hashes every touch; once those working sets outgrow
+    the CPU caches the cost per touch climbs (DuckDB, 2.2M -> 22M touches in one pass:
+    11x the CPU for 10x the touches). Cut by person, each pass stays cache-sized and the
+    total grows linearly. ``buckets``: how many (default ``ceil(touches /
+    TOUCHES_PER_BUCKET)``, so a table of up to that many touches is one pass with no
+    extra query). Returns ``[None]`` (everyone, no filter) for one bucket, otherwise
+    :class:`sql.PersonRange` s cut at ``person_key`` quantiles of the touches
+    (:func:`sql.person_key_quantiles_sql`); fewer when keys repeat.
+    """
+    if buckets is None:
+        touches = int(sql.query_frame(conn, sql.touch_count_sql(touchpoints_table)).iloc[0, 0])
+        buckets = max(1, -(-touches // TOUCHES_PER_BUCKET))
+    elif isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
+        raise ValueError(f"buckets must be a positive integer, got {buckets!r}")
+    if buckets == 1:
+        return [None]
+    quantiles = sql.query_frame(conn, sql.person_key_quantiles_sql(touchpoints_table, buckets))
+    values = quantiles.iloc[0, 0]
+    if not isinstance(values, list | tuple | np.ndarray) or len(values) == 0:
+        return [None]  # no touch has a person (the aggregate is NULL)
+    smallest, *cuts = list(values)
+    # a cut at the smallest key would leave the first bucket empty
+    return sql.person_ranges([value for value in cuts if value != smallest])
+
+
+def bucketed_journey_touches(
+    conn: Any,
+    journeys_table: str,
+    touchpoints_table: str,
+    lookback_days: float,
+    buckets: int | None = None,
+) -> Iterator[str]:
+    """The journey-touch table of each bucket of people in turn (:func:`person_buckets`,
+    :func:`journey_touches`); each is dropped when the caller asks for the next one."""
+    for persons in person_buckets(conn, touchpoints_table, buckets):
+        with journey_touches(
+            conn, journeys_table, touchpoints_table, lookback_days, persons
+        ) as touches:
+            yield touches
+
+
+@contextmanager
+def journey_touches(
+    conn: Any,
+    journeys_table: str,
+    touchpoints_table: str,
+    lookback_days: float,
+    persons: sql.PersonRange | None = None,
+) -> Iterator[str]:
+    """A temporary journey-touch table built from the warehouse, dropped afterwards.
+
+    Yields the table's name. ``persons``: only those people's journeys (None: everyone).
+    Journey rules: :func:`sql.journey_touches_from_warehouse_sql`.
+    """
+    touches = f"mta_journey_touches_{uuid.uuid4().hex[:12]}"
+    relation = sql.journey_touches_from_warehouse_sql(
+        journeys_table, touchpoints_table, lookback_days, persons
+    )
+    conn.execute(
+        f"create temporary table {touches} as select {_TOUCH_COLUMNS} from ({relation}) as r"
+    )
+    try:
+        yield touches
+    finally:
+        conn.execute(f"drop table if exists {touches}")
+
+
+def aggregated_paths_from_warehouse(
+    conn: Any,
+    lookback_days: float = 30,
+    by_week: bool = False,
+    journeys_table: str = "marts.fct_conversion_journeys",
+    touchpoints_table: str = "marts.fct_touchpoints",
+    buckets: int | None = None,
+) -> pd.DataFrame:
+    """The warehouse's journeys as aggregated paths (``[week_start,] path, conversions,
+    revenue, nulls``), e.g. to feed :func:`attribute_paths` or ChannelAttribution.
+    ``buckets``: as in :func:`attribute_from_warehouse`."""
+    channels = _check_channels(conn, touchpoints_table)
+    parts = [
+        journey_path_frames(conn, touches, by_week, channels)
+        for touches in bucketed_journey_touches(
+            conn, journeys_table, touchpoints_table, lookback_days, buckets
+        )
+    ]
+    encoded = _encode_path_parts(parts, by_week, channels)
+    paths = pd.DataFrame({"path": pd.Series(decoded_paths(encoded), dtype="str")})
+    if by_week:
+        weeks = np.array(encoded.groups, dtype=object)[encoded.group]
+        paths.insert(0, "week_start", _as_date(pd.Series(weeks, dtype=object)))
+    return paths.assign(
+        conversions=encoded.conversions, revenue=encoded.revenue, nulls=encoded.nulls
+    )
+
+
+def journey_paths(
+    conn: Any,
+    touches: str,
+    by_week: bool,
+    channels: Sequence[str],
+    max_coded_touches: int | None = None,
+) -> EncodedPaths:
+    """The journeys of a journey-touch table as encoded aggregated paths, grouped in SQL
+    (:func:`journey_path_frames`): one table in one call, for tests and notebooks; the
+    engine itself adds up :func:`journey_path_frames` over buckets of people."""
+    parts = [journey_path_frames(conn, touches, by_week, channels, max_coded_touches)]
+    return _encode_path_parts(parts, by_week, channels)
+
+
+def journey_path_frames(
+    conn: Any,
+    touches: str,
+    by_week: bool,
+    channels: Sequence[str],
+    max_coded_touches: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The journeys of a journey-touch table as aggregated paths, grouped in SQL.
+
+    Returns ``(codes, longer)``: journeys of up to ``max_coded_touches`` touches (default:
+    as many as a 53-bit path code holds, :func:`sql.path_code_capacity`) grouped by path
+    code (:func:`sql.path_codes_sql`), longer ones by path string
+    (:func:`sql.aggregated_paths_sql`). ``channels``: every channel of the table, sorted.
+    With ``by_week`` the paths are grouped per week.
+    """
+    week = ["week_start"] if by_week else []
+    if not channels:  # no touches: no path codes either
+        codes = pd.DataFrame(
+            {c: pd.Series(dtype="float64") for c in [*week, "path_code", *_PATH_COUNTS]}
+        )
+        return codes, sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week))
+    capacity = sql.path_code_capacity(len(channels))
+    coded = capacity if max_coded_touches is None else min(max_coded_touches, capacity)
+    codes = sql.query_frame(conn, sql.path_codes_sql(touches, by_week, channels, coded))
+    longer = sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week, longer_than=coded))
+    return codes, longer
+
+
+_PATH_COUNTS = ["conversions", "revenue", "nulls"]
+
+
+def _encode_path_parts(
+    parts: Sequence[tuple[pd.DataFrame, pd.DataFrame]], by_week: bool, channels: Sequence[str]
+) -> EncodedPaths:
+    """Encoded paths from the ``(codes, longer)`` frames of :func:`journey_path_frames`
+    for buckets of people: the same path (and week) in several buckets adds up."""
+    week = ["week_start"] if by_week else []
+    codes = _sum_by([p[0] for p in parts], [*week, "path_code"])
+    longer = _sum_by([p[1] for p in parts], [*week, "path"])
+    return encode_path_codes(codes.astype({"path_code": "int64"}), channels, longer)
+
+
+def _sum_by(parts: Sequence[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """Rows of ``parts`` with equal ``keys`` summed (NULL keys kept as keys; a sum of only
+    NULLs stays NULL, as in SQL), sorted by the keys."""
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return frame.groupby(keys, dropna=False, sort=True).sum(min_count=1).reset_index()
+
+
+def _conversion_summary(
+    conversion_weeks: pd.DataFrame, week_parts: list[pd.DataFrame]
+) -> pd.DataFrame:
+    """The ``conversion_summary`` frame: every week with a conversion or a non-converting
+    journey; attributable counts summed over the person buckets; zeros where none."""
+    attributable = _sum_by(week_parts, ["week_start"])
+    summary = conversion_weeks.merge(attributable, on="week_start", how="outer")
+    summary = summary.fillna(
+        {
+            "conversions": 0,
+            "revenue": 0.0,
+            "attributable_conversions": 0.0,
+            "attributable_revenue": 0.0,
+            "non_converting_journeys": 0,
+        }
+    ).astype({"conversions": "int64", "non_converting_journeys": "int64"})
+    summary = summary.sort_values("week_start", ignore_index=True)
+    return summary.assign(week_start=_as_date(summary["week_start"]))[
+        [
+            "week_start",
+            "conversions",
+            "revenue",
+            "attributable_conversions",
+            "attributable_revenue",
+            "non_converting_journeys",
+        ]
+    ]
+
+
+def _check_channels(conn: Any, touchpoints_table: str) -> list[str]:
+    """Every touch has a channel, and no channel contains the path separator; returns the
+    channels, sorted. Read from the touchpoints table: every touch lands in exactly one
+    journey (converting or not), so these are the journeys' channels."""
+    touchpoints = sql.table_name(touchpoints_table, "touchpoints table")
+    channels = sql.query_frame(conn, sql.channels_sql(touchpoints))["channel"]
+    if channels.isna().any():
+        raise ValueError(f"{touchpoints}: a touch has no channel (channel is NULL)")
+    bad = [c for c in channels if ">" in c]
+    if bad:
+        raise ValueError(f"{touchpoints}: channel names must not contain '>' (found {bad[:5]})")
+    return sorted(str(c) for c in channels)
+
+
+def path_level_credit(
+    paths: EncodedPaths, models: Sequence[str]
+) -> tuple[list[pd.DataFrame], pd.DataFrame | None]:
+    """Markov and Shapley credit of the chosen models, fitted per week of ``paths``.
+
+    Returns a list of frames ``model, week_start, channel, conversions, revenue`` (one per
+    chosen channel-level model) and the ordered-Shapley frame (None unless asked for).
+    ``week_start`` is a DATE, NULL when the paths carry no week.
+    """
+    weeks = _as_date(pd.Series(paths.groups, dtype=object))
+
+    def with_week(frame: pd.DataFrame) -> pd.DataFrame:
+        week = weeks.iloc[frame["group"].to_numpy(dtype=np.int64)].reset_index(drop=True)
+        return frame.drop(columns="group").reset_index(drop=True).assign(week_start=week)
+
+    markov_models = [model for model in MARKOV_MODELS if model in models]
+    steps = collapsed_steps(paths) if markov_models else None
+    frames = [
+        with_week(markov_credit(paths, int(model[-1]), steps)).assign(model=model)
+        for model in markov_models
+    ]
+    ordered = None
+    if "shapley" in models or "ordered_shapley" in models:
+        by_order = ordered_shapley_credit(paths)
+        if "shapley" in models:
+            frames.append(with_week(sum_over_touch_order(by_order)).assign(model="shapley"))
+        if "ordered_shapley" in models:
+            ordered = with_week(by_order)
+    return frames, ordered
+
+
+def _split_by_campaign(credit: pd.DataFrame, linear: pd.DataFrame) -> pd.DataFrame:
+    """Spread channel-level credit over campaigns by the channel's linear credit mix that week."""
+    keys = ["week_start", "channel"]
+    mix = linear.copy()
+    totals = mix.groupby(keys, dropna=False)[["conversions", "revenue"]].transform("sum")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mix["conversion_share"] = np.where(
+            totals["conversions"] > 0, mix["conversions"] / totals["conversions"], np.nan
+        )
+        mix["revenue_share"] = np.where(
+            totals["revenue"] > 0, mix["revenue"] / totals["revenue"], np.nan
+        )
+    # where a channel has no revenue (or conversions) that week, fall back to the other mix
+    mix["revenue_share"] = mix["revenue_share"].fillna(mix["conversion_share"])
+    mix["conversion_share"] = mix["conversion_share"].fillna(mix["revenue_share"])
+    mix = mix.dropna(subset=["conversion_share"])[
+        [*keys, "campaign", "conversion_share", "revenue_share"]
+    ]
+    merged = credit.merge(mix, on=keys, how="left")
+    unmatched = merged["conversion_share"].isna()
+    merged.loc[unmatched, ["conversion_share", "revenue_share"]] = 1.0
+    merged["conversions"] = merged["conversions"] * merged["conversion_share"]
+    merged["revenue"] = merged["revenue"] * merged["revenue_share"]
+    return merged
+
+
+def _as_date(values: pd.Series) -> pd.Series:
+    """A DATE column (Arrow date32, written to DuckDB/Postgres as DATE); NULLs stay NULL."""
+    return pd.to_datetime(values).astype(pd.ArrowDtype(pa.date32()))
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in ("model", "week_start", "channel", "campaign") if c in frame.columns]
+    order = {m: i for i, m in enumerate(ALL_MODELS)}
+    return (
+        frame.assign(_model_order=frame["model"].map(order))
+        .sort_values(["_model_order", *keys[1:]], na_position="first", kind="stable")
+        .drop(columns="_model_order")
+        .reset_index(drop=True)
+    )
+
+
+def _complete(
+    credit: pd.DataFrame, keys: list[str], models: Sequence[str], channels: Iterable[str]
+) -> pd.DataFrame:
+    """Every (model, channel) pair present, zero where a model gave a channel nothing."""
+    channel_list = sorted(set(channels))
+    grid = pd.MultiIndex.from_product([list(models), channel_list], names=keys).to_frame(
+        index=False
+    )
+    grid["channel"] = grid["channel"].astype("str")
+    credit = credit.astype({"channel": "str", "model": "str"})
+    full = grid.merge(credit, on=keys, how="left").fillna({"conversions": 0.0, "revenue": 0.0})
+    return full.reset_index(drop=True)

@@ -1,0 +1,150 @@
+"""The one way to open the warehouse and to publish tables into it.
+
+DuckDB allows one writer process, so connections are opened only inside ``with``
+blocks (:func:`connect`) and held for as short as possible. Dagster assets that touch
+the warehouse also share one concurrency pool of size 1 (see ``definitions.py``).
+
+Publishing is transactional: a run's rows for several ``measurement.*`` tables land
+together or not at all, so a failed run never leaves a half-published result and the
+previous published run stays readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from triangulate.paths import warehouse_path
+
+SCHEMAS = ("raw", "staging", "intermediate", "marts", "measurement")
+"""Schema names of docs/contracts.md §5, exactly."""
+
+
+@contextmanager
+def connect(
+    path: Path | str | None = None, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (default ``$TRIANGULATE_HOME/warehouse.duckdb``) for one block."""
+    path = Path(path) if path is not None else warehouse_path()
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(path), read_only=read_only)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        conn.execute(f"create schema if not exists {schema}")
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, table = qualified.split(".", 1)
+    # fetchall, not fetchone: DuckDB 2.0 keeps a half-read result open, and a later
+    # conn.register() on the same connection then fails
+    rows = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def read_table(
+    conn: duckdb.DuckDBPyConnection,
+    qualified: str,
+    columns: Sequence[str] | None = None,
+    files: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """A whole table as a DataFrame; a clear error naming the table when it is missing.
+
+    ``columns``: read only those of them the table has (in the table's order), e.g. what
+    a quality suite checks; ``None`` reads every column. ``files``: only the rows whose
+    ``_file`` (a raw table's landing file) is one of these; ``None`` reads every row."""
+    if not table_exists(conn, qualified):
+        raise LookupError(
+            f"warehouse table {qualified} does not exist (materialize its asset first)"
+        )
+    selected = "*"
+    if columns is not None:
+        present = [r[0] for r in conn.execute(f"describe {qualified}").fetchall()]
+        wanted = set(columns)
+        chosen = [c for c in present if c in wanted] or present[:1]
+        selected = ", ".join('"' + c.replace('"', '""') + '"' for c in chosen)
+    if files is None:
+        return conn.execute(f"select {selected} from {qualified}").df()
+    return conn.execute(
+        f"select {selected} from {qualified} where _file in (select unnest(?::varchar[]))",
+        [list(files)],
+    ).df()
+
+
+def replace_tables(
+    conn: duckdb.DuckDBPyConnection, tables: Mapping[str, pd.DataFrame]
+) -> dict[str, int]:
+    """Replace several tables' contents in one transaction (all or nothing); row counts."""
+    ensure_schemas(conn)
+    counts: dict[str, int] = {}
+    conn.execute("begin transaction")
+    try:
+        for qualified, frame in tables.items():
+            conn.register("_incoming", frame)
+            try:
+                conn.execute(f"create or replace table {qualified} as select * from _incoming")
+            finally:
+                conn.unregister("_incoming")
+            counts[qualified] = len(frame)
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
+    return counts
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataFrame) -> int:
+    """Replace one table's contents atomically; returns the row count."""
+    return replace_tables(conn, {qualified: frame})[qualified]
+
+
+def publish_run(
+    conn: duckdb.DuckDBPyConnection, run_id: str, tables: Mapping[str, pd.DataFrame]
+) -> dict[str, int]:
+    """Append one run's rows to several tables in one transaction (all or nothing).
+
+    Each frame must carry a ``run_id`` column equal to ``run_id``. Rows of an earlier
+    attempt with the same ``run_id`` are replaced, so a retried run does not duplicate.
+    Tables are created from the first frame's schema; later frames must have the same
+    columns (a clear error names the table otherwise).
+    """
+    ensure_schemas(conn)
+    counts: dict[str, int] = {}
+    conn.execute("begin transaction")
+    try:
+        for qualified, frame in tables.items():
+            if "run_id" not in frame.columns or (frame["run_id"] != run_id).any():
+                raise ValueError(f"{qualified}: every row must have run_id == {run_id!r}")
+            conn.register("_incoming", frame)
+            try:
+                if table_exists(conn, qualified):
+                    existing = [r[0] for r in conn.execute(f"describe {qualified}").fetchall()]
+                    if list(frame.columns) != existing:
+                        raise ValueError(
+                            f"{qualified}: columns {list(frame.columns)} do not match the table's {existing}"
+                        )
+                    conn.execute(f"delete from {qualified} where run_id = ?", [run_id])
+                    conn.execute(f"insert into {qualified} select * from _incoming")
+                else:
+                    conn.execute(f"create table {qualified} as select * from _incoming")
+            finally:
+                conn.unregister("_incoming")
+            counts[qualified] = len(frame)
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
+    return counts
