@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,6 +165,33 @@ def run_dbt(
     return seconds
 
 
+_CATALOG = re.compile(r'"[^"]+"\.(?="[^"]+"\."[^"]+")')
+
+
+def compiled_models_sql(
+    models: list[str], home: Path, dbt_vars: dict | None = None
+) -> dict[str, str]:
+    """Model name -> the SELECT dbt builds it with (one ``dbt compile``, DuckDB target),
+    relations named ``"schema"."table"`` (the catalog, the warehouse file's name, dropped):
+    the real models' SQL, to run on any DuckDB connection that holds their parents' tables
+    (tests and benchmarks run it on small hand-made or synthetic marts). ``dbt_vars``
+    override dbt_project.yml's vars. ``home``: a scratch TRIANGULATE_HOME for the compile."""
+    args = ["compile", "--select", *models, "--quiet"]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
+    run_dbt(args, home)
+    compiled = home / "dbt_run" / "target" / "compiled"
+    result = {}
+    for model in models:
+        found = sorted(compiled.rglob(f"{model}.sql"))
+        if len(found) != 1:
+            raise DbtError(
+                f"dbt compile --select {model}: expected one compiled file, found {found}"
+            )
+        result[model] = _CATALOG.sub("", found[0].read_text(encoding="utf-8"))
+    return result
+
+
 def copy_raw_to_postgres(warehouse: Path, dsn: str) -> dict[str, int]:
     """Copy every ``raw.*`` table of a DuckDB warehouse into PostgreSQL schema ``raw``.
 
@@ -214,6 +242,7 @@ MART_TOTALS = {
     "fct_orders": "count(*), sum(gross_revenue), sum(refunded), sum(net_revenue)",
     "fct_weekly_revenue": "count(*), sum(orders), sum(net_revenue)",
     "fct_touchpoints": "count(*), count(distinct person_key), count(distinct channel)",
+    "fct_journey_touches": "count(*), count(order_id), sum(order_seq)",
     "fct_conversion_journeys": "count(*), sum(touch_count), count(distinct path), sum(net_revenue)",
     "mmm_weekly_input": "count(*), sum(net_revenue), sum(spend_meta), sum(spend_tiktok), sum(control_promotion)",
 }

@@ -15,6 +15,13 @@ import pandas as pd
 EXAMPLE_CHANNELS = ("meta", "google_search_brand", "tv", "podcast")
 EXAMPLE_GEOS = ("501", "502", "503")
 SHOWN_RUN = "mmm-b"
+EXAMPLE_DECISIONS = {
+    "meta": "scale",
+    "google_search_brand": "hold",
+    "tv": "shift_budget_away",
+    "podcast": "test",
+}
+"""The example plan's decision per channel (the triangulation table shows the same)."""
 """The latest published run among the example's MMM runs."""
 
 _WEEKLY_SPEND = {
@@ -45,7 +52,7 @@ def _response(channel: str, weekly_spend: np.ndarray | float) -> np.ndarray:
 
 def _plan_moves(national_spend: dict[str, np.ndarray]) -> dict[str, float]:
     """Relative spend change per channel in the example plan; the total stays the same."""
-    moves = {"meta": 0.2, "google_search_brand": 0.3, "podcast": -0.3}
+    moves = {"meta": 0.2, "google_search_brand": 0.0, "podcast": 0.0}
     freed = sum(moves[c] * national_spend[c].sum() for c in moves)
     return moves | {"tv": -freed / national_spend["tv"].sum()}
 
@@ -80,7 +87,7 @@ def example_tables(n_weeks: int = 26, seed: int = 3) -> dict[str, pd.DataFrame]:
         columns=["week_start", "geo", "orders", "gross_revenue", "refunds", "net_revenue"],
     )
 
-    summary_rows, weekly_rows, curve_rows, plan_rows = [], [], [], []
+    summary_rows, weekly_rows, curve_rows, plan_rows, summary_plans = [], [], [], [], []
     for run, factor in (("mmm-a", 0.8), (SHOWN_RUN, 1.0), ("mmm-c", 1.45)):
         components = {
             "baseline": ("baseline", baseline),
@@ -134,8 +141,34 @@ def example_tables(n_weeks: int = 26, seed: int = 3) -> dict[str, pd.DataFrame]:
                     change - abs(change) * 0.6 - 1_000,
                     change + abs(change) * 0.6 + 1_000,
                     horizon,
+                    "reallocate",
+                    EXAMPLE_DECISIONS[channel],
+                    move,
+                    mroas,
+                    0.6 * mroas,
+                    1.4 * mroas,
+                    0.9 if move else 0.55,
+                    f"the example plan moves {channel} {move:+.0%}",
+                    pd.Timestamp("2026-06-28").date(),
+                    pd.Timestamp("2026-06-29").date(),
+                    pd.Timestamp("2026-09-27").date(),
+                    "",
                 )
             )
+        summary_plans.append(
+            (
+                run,
+                "reallocate",
+                True,
+                1.0e6,
+                1.0e6,
+                21_000.0 * factor,
+                4_000.0,
+                38_000.0,
+                0.012,
+                0.93,
+            )
+        )
 
     diagnostics = pd.DataFrame(
         {
@@ -182,7 +215,7 @@ def example_tables(n_weeks: int = 26, seed: int = 3) -> dict[str, pd.DataFrame]:
             "mmm_mroas": [s[9] for s in summary_rows if s[0] == SHOWN_RUN],
             "experiment_iroas": [1.6, np.nan, 1.348, np.nan],
             "mta_calibration_factor": [0.52, 0.41, 2.25, 3.4],
-            "decision": ["scale", "hold", "shift_budget_away", "test"],
+            "decision": [EXAMPLE_DECISIONS[c] for c in EXAMPLE_CHANNELS],
             "reason": [
                 "experiment iROAS 1.60 and MMM mROAS above target; spend more",
                 "MMM and MTA agree the channel is saturated; keep spend",
@@ -202,6 +235,7 @@ def example_tables(n_weeks: int = 26, seed: int = 3) -> dict[str, pd.DataFrame]:
                 ["2026-06-14 05:00", "2026-06-15 05:00", "2026-06-15 05:00"]
             ),
             "success": [False, True, True],
+            "rows": [18_400, 2_106, 18_452],
             "failed_expectations": [2, 0, 0],
             "message": [
                 "2 of 14 expectations failed",
@@ -255,6 +289,33 @@ def example_tables(n_weeks: int = 26, seed: int = 3) -> dict[str, pd.DataFrame]:
                 "expected_contribution_change_hdi_low",
                 "expected_contribution_change_hdi_high",
                 "horizon_weeks",
+                "plan",
+                "decision",
+                "spend_change_pct",
+                "mroas",
+                "mroas_hdi_low",
+                "mroas_hdi_high",
+                "confidence",
+                "reason",
+                "data_end",
+                "plan_start",
+                "plan_end",
+                "staleness_warning",
+            ],
+        ),
+        "measurement.budget_plan_summary": pd.DataFrame(
+            summary_plans,
+            columns=[
+                "run_id",
+                "plan",
+                "recommended",
+                "current_spend",
+                "planned_spend",
+                "expected_value",
+                "value_hdi_low",
+                "value_hdi_high",
+                "value_pct_of_revenue",
+                "p_beats_current",
             ],
         ),
         "measurement.mta_channel_credit": pd.DataFrame(
@@ -263,4 +324,5 @@ def example_tables(n_weeks: int = 26, seed: int = 3) -> dict[str, pd.DataFrame]:
         "measurement.geo_experiment_results": experiments,
         "measurement.triangulation": triangulation,
         "measurement.data_quality": quality,
+        "marts.reporting_currency": pd.DataFrame({"currency": ["USD"]}),
     }

@@ -68,3 +68,8 @@ def test_calibration_moves_the_tested_channel_toward_the_truth(demo_home: Path) 
 def test_triangulation_flags_what_click_mta_under_credits(demo_home: Path) -> None:
     world.assert_triangulation_flags_the_click_bias(demo_home)
     assert (demo_home / "artifacts/reports/latest.html").stat().st_size > 100_000
+
+
+def test_one_recommendation_per_channel_judged_by_the_true_curves(demo_home: Path) -> None:
+    """Issue #22: plan and decisions agree, and the plan is right by the world's truth."""
+    world.assert_one_recommendation_per_channel(demo_home)

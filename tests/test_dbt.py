@@ -210,7 +210,8 @@ def test_incremental_build_equals_a_full_refresh(dbt_world: DbtWorld, tmp_path) 
         conn.execute(f"attach '{dbt_world.warehouse}' as incremental (read_only)")
         models = [
             "staging.stg_segment__events", "staging.stg_stripe__events", "intermediate.int_sessionized_visits",
-            "intermediate.int_unioned_touches", "marts.fct_touchpoints", "marts.fct_conversion_journeys",
+            "intermediate.int_unioned_touches", "marts.fct_touchpoints", "marts.fct_journey_touches",
+            "marts.fct_conversion_journeys",
             "marts.fct_orders", "marts.mmm_weekly_input",
         ]  # fmt: skip
         for model in models:

@@ -51,10 +51,9 @@ def test_assets_are_grouped_by_stage_and_warehouse_assets_share_one_pool() -> No
         schema, name = table.split(".")
         assert (f"{schema}/{name}", f"gx_{name}") in checks
     # the MTA and MMM assets sit downstream of the marts they read
-    assert (
-        dg.AssetKey(["marts", "fct_conversion_journeys"])
-        in graph.get(dg.AssetKey(["measurement", "mta_channel_credit"])).parent_keys
-    )
+    mta_parents = graph.get(dg.AssetKey(["measurement", "mta_channel_credit"])).parent_keys
+    assert dg.AssetKey(["marts", "fct_conversion_journeys"]) in mta_parents
+    assert dg.AssetKey(["marts", "fct_journey_touches"]) in mta_parents  # the journey owner
     assert (
         dg.AssetKey(["marts", "mmm_weekly_input"])
         in graph.get(dg.AssetKey(["measurement", "mmm_channel_summary"])).parent_keys

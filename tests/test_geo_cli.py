@@ -83,3 +83,26 @@ def test_top_level_cli_registers_geo():
     result = runner.invoke(app, ["geo", "--help"])
     assert result.exit_code == 0
     assert "analyze" in result.output and "design" in result.output
+
+
+def test_design_reads_the_warehouse_panel_by_default(panel_csv, tmp_path, monkeypatch):
+    """Without --panel, `geo design` designs on the warehouse's zero-filled revenue panel;
+    without a warehouse it says what to do, in one line."""
+    import duckdb
+
+    monkeypatch.setenv("TRIANGULATE_HOME", str(tmp_path))
+    missing = runner.invoke(geo_app, ["design", "--candidates", "2"])
+    assert missing.exit_code == 2
+    assert "no warehouse at" in missing.output and "--panel" in missing.output
+    long = pd.read_csv(panel_csv)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        conn.execute("create schema marts")
+        conn.register("panel", long.assign(week_start=pd.to_datetime(long["date"]).dt.date))
+        conn.execute(
+            "create table marts.fct_weekly_revenue_panel as "
+            "select week_start, cast(geo as varchar) as geo, value as net_revenue from panel"
+        )
+    result = runner.invoke(geo_app, ["design", "--candidates", "3", "--weeks", "4"])
+    assert result.exit_code == 0, result.output
+    assert "20 geos, 156 weeks of history" in result.output
+    assert "Recommended: 4-week holdout" in result.output

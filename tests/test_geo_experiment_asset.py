@@ -1,14 +1,21 @@
-"""The experiments asset's helpers: spend change against the control geos' trend."""
+"""The experiments asset's helpers: spend change against the control geos' trend, and the
+registry it reads (dbt's ``staging.stg_experiments__registry``: the latest entry per id)."""
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
-from dagster_project.assets.experiments import experiment_spend_changes
+from dagster_project.assets.experiments import (
+    REGISTRY_MODEL,
+    experiment_spend_changes,
+    registered_experiments,
+)
+from tests.dbt_fixtures import world_tools
 from triangulate.geo.registry import ExperimentSpec
 
 START, END = date(2026, 3, 2), date(2026, 3, 29)
@@ -61,3 +68,78 @@ def test_spend_change_without_controls_uses_every_untreated_geo(conn):
     changes = experiment_spend_changes(conn, [_spec(None)])
     ratio = (100 + 300 + 240) / (50 + 150 + 80)
     assert changes["h"] == pytest.approx(-400.0 * 28 * ratio)
+
+
+REGISTERED = """\
+id: tv-holdout
+channel: TV
+kind: holdout
+treatment_geos: [G01, G02]
+start: 2026-03-02
+end: 2026-03-29
+metric: net_revenue
+"""
+
+
+def test_the_asset_reads_one_spec_per_id_the_latest_file_wins(tmp_path: Path) -> None:
+    """An id registered again in a later file is a restatement: the asset sees one
+    experiment, with the later file's fields, as dbt's staging model chose it."""
+    from triangulate import ingest
+
+    home = tmp_path / "home"
+    folder = home / "landing" / "experiments"
+    folder.mkdir(parents=True)
+    (folder / "2026-02-01-tv.yaml").write_text(REGISTERED)
+    restated = REGISTERED.replace("[G01, G02]", "G01, G03").replace("2026-03-29", "2026-04-05")
+    (folder / "2026-02-15-tv-restated.yaml").write_text(
+        restated + "spend_change: -5000\ndescription: longer\n"
+    )
+    (folder / "2026-02-20-search.yml").write_text(
+        "- {id: s1, channel: meta, kind: heavy_up, treatment_geos: [G05], control_geos: [G06, G07],"
+        " start: 2026-01-05, end: 2026-01-25, metric: orders}\n"
+    )
+    with duckdb.connect(str(home / "warehouse.duckdb")) as conn:
+        ingest.load_source(conn, ingest.SOURCES_BY_NAME["experiments"], home / "landing")
+        assert conn.execute("select count(*) from raw.experiments").fetchone()[0] == 3
+    world_tools.run_dbt(["run", "--select", "stg_experiments__registry"], home)
+
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        specs = registered_experiments(conn)
+    assert [s.id for s in specs] == ["s1", "tv-holdout"]  # by start date
+    search, tv = specs
+    assert search.control_geos == ("G06", "G07") and search.metric == "orders"
+    assert tv == ExperimentSpec(
+        id="tv-holdout", channel="tv", kind="holdout", treatment_geos=("G01", "G03"),
+        control_geos=None, start=date(2026, 3, 2), end=date(2026, 4, 5), metric="net_revenue",
+        spend_change=-5000.0, description="longer",
+    )  # fmt: skip
+
+
+def test_a_bad_entry_is_named_by_its_landing_file(tmp_path: Path) -> None:
+    conn = duckdb.connect()
+    conn.execute("create schema staging")
+    conn.execute(
+        f"create table {REGISTRY_MODEL} as select 'x' as experiment_id, 'tv' as channel, "
+        "'holdout' as experiment_kind, '[\"G01\"]' as treatment_geos, '[\"G01\"]' as control_geos, "
+        "date '2026-03-02' as start_date, date '2026-03-29' as end_date, 'net_revenue' as metric, "
+        "null::varchar as spend_change, null::varchar as description, "
+        "'experiments/bad.yaml' as source_file, 2 as source_line"
+    )
+    with pytest.raises(
+        ValueError, match=r"landing/experiments/bad\.yaml entry 2: .*repeats treatment"
+    ):
+        registered_experiments(conn)
+
+
+def test_the_experiments_asset_runs_after_the_dbt_registry_model() -> None:
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    registry = dg.AssetKey(["staging", "stg_experiments__registry"])
+    results = graph.get(dg.AssetKey(["measurement", "geo_experiment_results"]))
+    assert registry in results.parent_keys
+    assert dg.AssetKey(["raw", "experiments"]) not in results.parent_keys  # only through dbt
+    assert graph.get(registry).is_materializable  # a dbt model of the transform step
+    assert graph.get(registry).group_name == "transform"

@@ -1,4 +1,7 @@
-"""The experiment registry (landing/experiments/*.yaml): parsing and clear errors."""
+"""Experiment specs (landing/experiments/*.yaml): parsing, validation and clear errors.
+
+Which entry is current per id is dbt's rule (staging.stg_experiments__registry, tested in
+tests/test_geo_experiment_asset.py), not this module's."""
 
 from __future__ import annotations
 
@@ -6,11 +9,8 @@ from datetime import date
 
 import pytest
 
-from triangulate.geo.registry import (
-    ExperimentSpec,
-    load_experiment_registry,
-    parse_experiment_file,
-)
+from triangulate.geo import registry
+from triangulate.geo.registry import ExperimentSpec, parse_experiment_file
 
 GOOD = """\
 id: tv-holdout-1
@@ -35,16 +35,18 @@ def test_a_good_file_parses(tmp_path):
     )  # fmt: skip
 
 
-def test_registry_reads_every_file_sorted_by_start(tmp_path):
-    (tmp_path / "b.yaml").write_text(GOOD)
-    (tmp_path / "a.yml").write_text(
+def test_a_list_file_parses_every_entry_in_file_order(tmp_path):
+    path = tmp_path / "a.yml"
+    path.write_text(
         "- {id: s1, channel: search, kind: heavy_up, treatment_geos: G05, control_geos: [G06, G07],"
         " start: 2026-01-05, end: 2026-01-25, metric: net_revenue}\n"
+        "- {id: s0, channel: tv, kind: holdout, treatment_geos: 'G01, G02',"
+        " start: 2025-01-05, end: 2025-01-25, metric: orders}\n"
     )
-    specs = load_experiment_registry(tmp_path)
-    assert [s.id for s in specs] == ["s1", "tv-holdout-1"]
+    specs = parse_experiment_file(path)
+    assert [s.id for s in specs] == ["s1", "s0"]
     assert specs[0].treatment_geos == ("G05",) and specs[0].control_geos == ("G06", "G07")
-    assert load_experiment_registry(tmp_path / "missing") == []
+    assert specs[1].treatment_geos == ("G01", "G02")
 
 
 @pytest.mark.parametrize(
@@ -78,13 +80,14 @@ def test_errors_name_the_file_and_field(tmp_path, edit, message):
     assert str(path) in str(err.value)
 
 
-def test_duplicate_ids_name_both_files(tmp_path):
-    (tmp_path / "one.yaml").write_text(GOOD)
-    (tmp_path / "two.yaml").write_text(GOOD)
-    with pytest.raises(
-        ValueError, match=r"two.yaml: experiment id 'tv-holdout-1' is already used in .*one.yaml"
-    ):
-        load_experiment_registry(tmp_path)
+def test_no_second_rule_for_the_current_entry_of_an_id(tmp_path):
+    """A restated id is not this module's business: no folder loader that dedupes (or
+    refuses) ids its own way, and a file repeating an id parses as written."""
+    assert not hasattr(registry, "load_experiment_registry")
+    path = tmp_path / "twice.yaml"
+    item = "\n".join(("- " if i == 0 else "  ") + line for i, line in enumerate(GOOD.splitlines()))
+    path.write_text(f"{item}\n{item}\n")
+    assert [s.id for s in parse_experiment_file(path)] == ["tv-holdout-1", "tv-holdout-1"]
 
 
 def test_broken_yaml_is_named(tmp_path):

@@ -177,9 +177,7 @@ def test_path_codes_and_long_journey_strings_equal_string_paths(by_week):
     touches, journeys = random_world(7)
     with duckdb.connect() as conn:
         create_tables(conn, touches, journeys)
-        with journey_touches(
-            conn, "marts.fct_conversion_journeys", "marts.fct_touchpoints", 30
-        ) as table:
+        with journey_touches(conn, "marts.fct_journey_touches") as table:
             channels = sorted(conn.execute(sql.channels_sql(table)).df()["channel"])
             strings = conn.execute(sql.aggregated_paths_sql(table, by_week)).df()
             # 2 touches per code: most journeys take the string route, the rest codes

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from triangulate.cli import app
-from triangulate.mta import cli as mta_cli
+from triangulate.mta import registry
 from triangulate.mta.engine import PATH_MODELS, attribute_paths
 from triangulate.mta.paths import (
     AggregatedPathsError,
@@ -259,5 +259,11 @@ def test_cli_reports_bad_file_and_exits_nonzero(tmp_path):
     assert "row 1, field total_conversions" in result.output
 
 
-def test_cli_default_models_are_the_path_models():
-    assert tuple(mta_cli.PATH_MODEL_NAMES.split(",")) == PATH_MODELS
+def test_cli_default_models_are_the_path_models(reference_file, tmp_path):
+    out = tmp_path / "credit.csv"
+    result = CliRunner().invoke(app, ["mta", "--paths", str(reference_file), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert tuple(pd.read_csv(out)["model"].unique()) == PATH_MODELS
+    listed = CliRunner().invoke(app, ["mta", "--list-models"])
+    assert listed.exit_code == 0, listed.output
+    assert [line.split()[0] for line in listed.output.splitlines()] == list(registry.names())

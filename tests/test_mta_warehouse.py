@@ -1,19 +1,29 @@
 """MTA pushed down to the warehouse: fixture tables in an in-memory DuckDB.
 
-The journey rules (lookback, previous conversion, non-converting journeys split by
-silence) are re-implemented here in plain Python; the warehouse path must give the same
-credits as the aggregated-path path fed with the journeys built that way.
+The fixtures are the marts upstream of the journeys (``fct_touchpoints``, ``fct_orders``);
+the journey marts are built from them by the real dbt models' SQL (``fct_journey_touches``,
+the one owner of the journey windows, and ``fct_conversion_journeys``; compiled once per
+set of vars), exactly what MTA reads in the pipeline. The journey rules (lookback, click
+and view windows, previous conversion, non-converting journeys split by silence) are
+re-implemented here in plain Python, with the windows read from dbt_project.yml
+(``triangulate.journeys``); the warehouse path must give the same credits as the
+aggregated-path path fed with the journeys built that way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import tempfile
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.dbt_fixtures import world_tools
+from triangulate.journeys import journey_windows
 from triangulate.mta import engine
 from triangulate.mta.engine import (
     ALL_MODELS,
@@ -28,24 +38,49 @@ from triangulate.mta.engine import (
 from triangulate.mta.paths import aggregated_paths_frame
 
 CHANNELS = ["search", "social", "email", "direct", "display"]
-LOOKBACK_DAYS = 30
+WINDOWS = journey_windows()
+"""The journey windows as dbt_project.yml sets them (their one owner)."""
+JOURNEY_MODELS = ["fct_journey_touches", "fct_conversion_journeys"]
+_COMPILED: dict[str, dict[str, str]] = {}
+
+
+def journey_models_sql(dbt_vars: dict | None = None) -> dict[str, str]:
+    """The SQL of the dbt models that build the journeys, compiled by dbt with ``dbt_vars``
+    (once per session per set of vars)."""
+    key = json.dumps(dbt_vars or {}, sort_keys=True)
+    if key not in _COMPILED:
+        with tempfile.TemporaryDirectory() as home:
+            _COMPILED[key] = world_tools.compiled_models_sql(JOURNEY_MODELS, Path(home), dbt_vars)
+    return _COMPILED[key]
 
 
 def create_tables(
-    conn, touches: pd.DataFrame, journeys: pd.DataFrame, schema: str = "marts"
+    conn,
+    touches: pd.DataFrame,
+    orders: pd.DataFrame,
+    schema: str = "marts",
+    dbt_vars: dict | None = None,
 ) -> None:
+    """``fct_touchpoints`` and ``fct_orders`` (``order_id, person_key, converted_at,
+    net_revenue``) from the frames, then the journey marts built from them by the dbt
+    models' own SQL, all in ``schema``."""
     conn.execute(f"create schema if not exists {schema}")
     conn.register("touch_input", touches)
-    conn.register("journey_input", journeys)
+    conn.register("order_input", orders)
     conn.execute(
         f"create table {schema}.fct_touchpoints as select touch_id, person_key, "
         "cast(touched_at as timestamp) as touched_at, channel, campaign, touch_type from touch_input"
     )
     conn.execute(
-        f"create table {schema}.fct_conversion_journeys as select order_id, person_key, "
-        "cast(converted_at as timestamp) as converted_at, net_revenue, path, touch_count, "
-        "cast(first_touch_at as timestamp) as first_touch_at from journey_input"
+        f"create table {schema}.fct_orders as select order_id, person_key, "
+        "cast(converted_at as timestamp) as ordered_at, net_revenue from order_input"
     )
+    conn.unregister("touch_input")
+    conn.unregister("order_input")
+    compiled = journey_models_sql(dbt_vars)
+    for model in JOURNEY_MODELS:
+        select = compiled[model].replace('"marts".', f'"{schema}".')
+        conn.execute(f"create table {schema}.{model} as {select}")
 
 
 def random_world(seed: int, people: int = 60) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -67,7 +102,8 @@ def random_world(seed: int, people: int = 60) -> tuple[pd.DataFrame, pd.DataFram
                     "touched_at": start + dt.timedelta(days=float(d)),
                     "channel": channel,
                     "campaign": f"{channel}_{int(rng.integers(0, 3))}",
-                    "touch_type": "click",
+                    # views in every age: inside and outside the view window
+                    "touch_type": str(rng.choice(["click", "view", "visit"], p=[0.5, 0.3, 0.2])),
                 }
             )
         for _ in range(int(rng.integers(0, 3))):
@@ -92,19 +128,30 @@ def monday(ts: dt.datetime) -> dt.date:
 
 
 def expected_journeys(
-    touches: pd.DataFrame, journeys: pd.DataFrame, lookback_days: float
+    touches: pd.DataFrame,
+    journeys: pd.DataFrame,
+    journey_lookback_days: float,
+    click_window_days: float,
+    view_window_days: float,
 ) -> pd.DataFrame:
     """Journeys by the documented rules, in plain Python: week, path, conversions, revenue, nulls."""
-    lookback = dt.timedelta(days=lookback_days)
+    lookback = dt.timedelta(days=journey_lookback_days)
+    windows = {
+        "click": min(lookback, dt.timedelta(days=click_window_days)),
+        "view": min(lookback, dt.timedelta(days=view_window_days)),
+    }
     rows = []
     assigned: set[str] = set()
     ordered_touches = touches.sort_values(["person_key", "touched_at", "touch_id"])
+    ordered_touches = ordered_touches.assign(
+        window=[windows.get(kind, lookback) for kind in ordered_touches["touch_type"]]
+    )
     for person, orders in journeys.sort_values(["converted_at", "order_id"]).groupby("person_key"):
         person_touches = ordered_touches[ordered_touches["person_key"] == person]
         previous = None
         for order in orders.itertuples():
             mask = (person_touches["touched_at"] <= order.converted_at) & (
-                person_touches["touched_at"] >= order.converted_at - lookback
+                person_touches["touched_at"] >= order.converted_at - person_touches["window"]
             )
             if previous is not None:
                 mask &= person_touches["touched_at"] > previous
@@ -148,7 +195,7 @@ def test_warehouse_equals_paths_engine_week_by_week(seed):
     touches, journeys = random_world(seed)
     with duckdb.connect() as conn:
         create_tables(conn, touches, journeys)
-        result = attribute_from_warehouse(conn, models=PATH_MODELS, lookback_days=LOOKBACK_DAYS)
+        result = attribute_from_warehouse(conn, models=PATH_MODELS)
         leftover = conn.execute(
             "select count(*) from duckdb_tables() where table_name like 'mta_journey_touches%'"
         ).fetchone()[0]
@@ -158,7 +205,7 @@ def test_warehouse_equals_paths_engine_week_by_week(seed):
     assert str(credit["week_start"].dtype) == "date32[day][pyarrow]"
     assert all(week.weekday() == 0 for week in credit["week_start"])
 
-    expected = expected_journeys(touches, journeys, LOOKBACK_DAYS)
+    expected = expected_journeys(touches, journeys, **WINDOWS)
     weeks_with_conversions = sorted(set(expected.loc[expected["conversions"] > 0, "week_start"]))
     assert weeks_with_conversions, "fixture must convert"
     assert sorted(set(credit["week_start"])) == weeks_with_conversions
@@ -252,13 +299,22 @@ def test_time_decay_and_journey_rules_by_hand():
     assert summary.loc[dt.date(2026, 1, 19), "non_converting_journeys"] == 1
 
 
-def test_lookback_window_is_a_parameter():
+def test_journey_windows_are_the_dbt_vars():
+    """The lookback and the view window are dbt vars that fct_journey_touches applies:
+    'a' (a view 40 days back) joins order 1's journey only when both reach it. MTA takes
+    the lookback from dbt_project.yml unless told the one a dbt build was given."""
     touches, journeys = fixed_world()
     with duckdb.connect() as conn:
-        create_tables(conn, touches, journeys)
+        create_tables(
+            conn, touches, journeys, dbt_vars={"journey_lookback_days": 45, "view_window_days": 45}
+        )
         result = attribute_from_warehouse(conn, models=["first_touch"], lookback_days=45)
+        path = conn.execute(
+            "select path from marts.fct_conversion_journeys where order_id = 'o1'"
+        ).fetchone()[0]
     credit = result["channel_credit"].set_index("channel")
     assert credit.loc["display", "conversions"] == pytest.approx(1.0)  # 'a' is 40 days back
+    assert path == "display > social > search > direct"
 
 
 def test_half_life_is_a_parameter():
@@ -321,11 +377,11 @@ def test_table_names_are_parameters_and_checked():
             conn,
             models=["linear"],
             journeys_table="fixture.fct_conversion_journeys",
-            touchpoints_table="fixture.fct_touchpoints",
+            journey_touches_table="fixture.fct_journey_touches",
         )
         assert result["channel_credit"]["conversions"].sum() == pytest.approx(2)
-        with pytest.raises(ValueError, match="touchpoints table"):
-            attribute_from_warehouse(conn, touchpoints_table="fixture.t; drop table x")
+        with pytest.raises(ValueError, match="journey touches table"):
+            attribute_from_warehouse(conn, journey_touches_table="fixture.t; drop table x")
 
 
 def test_channel_with_separator_is_rejected():
@@ -341,9 +397,9 @@ def test_aggregated_paths_from_warehouse_match_the_journey_rules():
     touches, journeys = random_world(6)
     with duckdb.connect() as conn:
         create_tables(conn, touches, journeys)
-        got = aggregated_paths_from_warehouse(conn, lookback_days=LOOKBACK_DAYS, by_week=True)
+        got = aggregated_paths_from_warehouse(conn, by_week=True)
     want = (
-        expected_journeys(touches, journeys, LOOKBACK_DAYS)
+        expected_journeys(touches, journeys, **WINDOWS)
         .groupby(["week_start", "path"], as_index=False)[["conversions", "revenue", "nulls"]]
         .sum()
     )
@@ -366,13 +422,13 @@ def test_touches_without_a_person_form_non_converting_journeys():
     touches, journeys = bucket_world("null")
     lookback_days = 7  # short enough for the unknown person's touches to fall silent
     with duckdb.connect() as conn:
-        create_tables(conn, touches, journeys)
+        create_tables(conn, touches, journeys, dbt_vars={"journey_lookback_days": lookback_days})
         got = aggregated_paths_from_warehouse(conn, lookback_days=lookback_days, by_week=True)
     want = (
         expected_journeys(
             touches.assign(person_key=touches["person_key"].fillna("(nobody)")),
             journeys[journeys["person_key"].notna()],
-            lookback_days,
+            **{**WINDOWS, "journey_lookback_days": lookback_days},
         )
         .groupby(["week_start", "path"], as_index=False)[["conversions", "revenue", "nulls"]]
         .sum()
@@ -423,11 +479,11 @@ def test_person_buckets_give_the_one_pass_result(key_type):
     with duckdb.connect() as conn:
         create_tables(conn, touches, journeys)
         # the buckets partition the touches: each touch in exactly one
-        ranges = person_buckets(conn, "marts.fct_touchpoints", 4)
+        ranges = person_buckets(conn, "marts.fct_journey_touches", 4)
         assert len(ranges) == 4
         in_bucket = [
             conn.execute(
-                f"select count(*) from marts.fct_touchpoints where {r.predicate('person_key')}"
+                f"select count(*) from marts.fct_journey_touches where {r.predicate('person_key')}"
             ).fetchone()[0]
             for r in ranges
         ]
@@ -464,8 +520,8 @@ def test_bucket_count_follows_the_touch_count(monkeypatch):
     touches, journeys = bucket_world("text")
     with duckdb.connect() as conn:
         create_tables(conn, touches, journeys)
-        assert person_buckets(conn, "marts.fct_touchpoints") == [None]  # small: one pass
+        assert person_buckets(conn, "marts.fct_journey_touches") == [None]  # small: one pass
         monkeypatch.setattr(engine, "TOUCHES_PER_BUCKET", 100)
-        assert len(person_buckets(conn, "marts.fct_touchpoints")) == -(-len(touches) // 100)
+        assert len(person_buckets(conn, "marts.fct_journey_touches")) == -(-len(touches) // 100)
         with pytest.raises(ValueError, match="buckets must be a positive integer"):
             attribute_from_warehouse(conn, buckets=0)

@@ -32,6 +32,7 @@ from triangulate.report.sections import plan_horizon_weeks, weekly_plan_spend
 from triangulate.warehouse import replace_tables
 
 EXPECTED_SECTIONS = (
+    "answer",
     "summary",
     "spend-revenue",
     "contributions",
@@ -169,6 +170,41 @@ def test_numbers_and_decisions_from_the_tables_appear(full_report: Path, tables)
     assert "run-42" in full_report.read_text(encoding="utf-8")
 
 
+def test_the_report_opens_with_the_answer(full_report: Path, tables) -> None:
+    """Issue #22: one table first (channel, decision, spend now -> planned, confidence, why)
+    with the plan's dates, the decisions the same as the triangulation table's."""
+    page = parse(full_report)
+    assert next(iter(page.section_text)) == "answer"
+    text = page.text("answer")
+    assert "Plan period 2026-06-29 to 2026-09-27" in text and "data end 2026-06-28" in text
+    plan = tables["measurement.budget_plan"]
+    shown = plan[plan["run_id"] == SHOWN_RUN].set_index("channel")
+    words = {
+        "scale": "spend more",
+        "shift_budget_away": "spend less",
+        "hold": "hold",
+        "test": "hold and test",
+    }
+    for channel in EXAMPLE_CHANNELS:
+        row = shown.loc[channel]
+        assert f"{row['current_spend']:,.0f} -> {row['recommended_spend']:,.0f}" in text
+        assert row["reason"] in text
+        assert words[row["decision"]] in text
+    assert "P(plan beats current) 93.0 %" in text
+    triangulation = tables["measurement.triangulation"].set_index("channel")
+    assert (triangulation.loc[shown.index, "decision"] == shown["decision"]).all()
+    assert "Stale data" not in text
+
+
+def test_a_stale_plan_is_flagged_first(tables, tmp_path: Path) -> None:
+    stale = dict(tables)
+    stale["measurement.budget_plan"] = tables["measurement.budget_plan"].assign(
+        staleness_warning="the data end on 2025-01-05, 50 weeks before this plan was computed"
+    )
+    page = parse(build_report(stale, tmp_path, run_id="stale"))
+    assert "Stale data: the data end on 2025-01-05, 50 weeks" in page.text("answer")
+
+
 def test_the_latest_published_mmm_run_is_shown(full_report: Path, tables) -> None:
     page = parse(full_report)
     summary = tables["measurement.mmm_channel_summary"].set_index(["run_id", "channel"])
@@ -303,7 +339,11 @@ def test_latest_html_is_the_newest_report(tables, tmp_path: Path) -> None:
 def test_load_report_tables_from_duckdb(tables, tmp_path: Path) -> None:
     conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     try:
-        present = ("marts.fct_weekly_channel_spend", "measurement.triangulation")
+        present = (
+            "marts.fct_weekly_channel_spend",
+            "measurement.triangulation",
+            "marts.reporting_currency",  # recorded by dbt with the marts; the report needs it
+        )
         replace_tables(conn, {name: tables[name] for name in present})
         loaded = load_report_tables(conn)
         assert len(loaded["marts.fct_weekly_channel_spend"]) == len(

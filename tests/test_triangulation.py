@@ -8,7 +8,6 @@ import pytest
 
 from triangulate.triangulation import (
     TRIANGULATION_COLUMNS,
-    decide_channel,
     triangulate,
     triangulation_inputs,
 )
@@ -16,99 +15,88 @@ from triangulate.triangulation import (
 NAN = float("nan")
 
 
-def _decide(**kw):
-    base = {"mta_roas": NAN, "mmm_roas": NAN, "mmm_mroas": NAN, "target_roas": 2.0}
-    base.update(kw)
-    return decide_channel("tv", **base)
-
-
-def test_scale_when_mmm_marginal_above_target_and_mta_close_enough():
-    row = _decide(mta_roas=1.5, mmm_roas=3.0, mmm_mroas=2.5)  # MTA 75 % of target
-    assert row["decision"] == "scale"
-    assert "MMM marginal ROAS 2.50 is above the 2.00 target" in row["reason"]
-    assert "1.50" in row["reason"] and "(1.40)" in row["reason"]
-
-
-def test_test_when_mmm_positive_but_mta_weak():
-    row = _decide(mta_roas=0.5, mmm_roas=3.0, mmm_mroas=2.5)
-    assert row["decision"] == "test"
-    assert "propose a geo holdout for tv" in row["reason"]
-    assert row["flag"] == "mta_under_credits"
-
-
-def test_test_when_mta_and_mmm_disagree_by_more_than_the_factor():
-    # MMM below target (so no scale), MTA well above it (so no shift): they disagree 4x
-    row = _decide(mta_roas=4.0, mmm_roas=1.0, mmm_mroas=1.5)
-    assert row["decision"] == "test"
-    assert "disagree by 4.00x" in row["reason"]
-    # the same numbers with a more tolerant user factor: hold
-    assert (
-        decide_channel(
-            "tv",
-            mta_roas=4.0,
-            mmm_roas=1.0,
-            mmm_mroas=1.5,
-            target_roas=2.0,
-            disagreement_factor=5.0,
-        )["decision"]
-        == "hold"
+def _plan(**decisions: str) -> pd.DataFrame:
+    """A budget plan's rows (the decision engine's output) for the given channel decisions."""
+    return pd.DataFrame(
+        {
+            "run_id": "r1",
+            "channel": list(decisions),
+            "decision": list(decisions.values()),
+            "reason": [f"the plan says {d}." for d in decisions.values()],
+            "confidence": 0.9,
+            "mroas": 1.2,
+            "mroas_hdi_low": 0.8,
+            "mroas_hdi_high": 1.6,
+        }
     )
 
 
-def test_shift_budget_away_when_both_below_target():
-    row = _decide(mta_roas=0.8, mmm_roas=1.1, mmm_mroas=0.6)
-    assert row["decision"] == "shift_budget_away"
-    assert "0.60" in row["reason"] and "0.80" in row["reason"]
+def _evidence(**rows: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"channel": c, "mmm_mroas": NAN, **values} for c, values in rows.items()])
 
 
-def test_hold_when_signals_are_mixed_but_close():
-    row = _decide(mta_roas=2.2, mmm_roas=1.9, mmm_mroas=1.8)
-    assert row["decision"] == "hold"
+def test_the_decision_is_the_plans_and_mta_never_changes_it():
+    """MTA far above or far below the MMM: flagged, cited as evidence, decision untouched."""
+    evidence = _evidence(
+        brand={
+            "mta_roas": 6.0,
+            "mmm_roas": 0.4,
+            "mta_roas_calibrated": 0.4,
+            "calibration_source": "mmm",
+        },
+        meta={"mta_roas": 0.5, "mmm_roas": 2.5},
+    )
+    table = triangulate(evidence, _plan(brand="shift_budget_away", meta="scale")).set_index(
+        "channel"
+    )
+    assert table.loc["brand", "decision"] == "shift_budget_away"
+    assert table.loc["brand", "flag"] == "mta_over_credits"
+    assert "never changes the decision" in table.loc["brand", "reason"]
+    assert table.loc["brand", "reason"].startswith("the plan says shift_budget_away.")
+    assert table.loc["meta", "decision"] == "scale"
+    assert table.loc["meta", "flag"] == "mta_under_credits"
+    assert table.loc["meta", "mta_credit_gap"] == pytest.approx(5.0)
 
 
-def test_experiment_overrides_the_mmm():
-    # the MMM says cut, the experiment says the channel pays: scale (and MTA is re-weighted)
-    row = _decide(
-        mta_roas=0.9, mmm_roas=1.2, mmm_mroas=1.0, experiment_iroas=2.7,
-        mta_calibration_factor=3.0, calibration_source="experiment",
+def test_channels_click_tracking_cannot_see_are_not_measurable_not_zero():
+    evidence = _evidence(tv={"mta_roas": 0.0, "mmm_roas": 1.7, "mta_calibration_factor": NAN})
+    table = triangulate(evidence, _plan(tv="hold"), not_measurable_by_mta=["tv"])
+    row = table.iloc[0]
+    assert np.isnan(row["mta_roas"]) and not row["mta_measurable"]
+    assert row["flag"] == "mta_not_measurable"
+    assert "MTA: not measurable" in row["reason"] and "MTA ROAS" not in row["reason"]
+    # the same channel when it is click tracked: 0 credit against a positive MMM is cited
+    tracked = triangulate(evidence, _plan(tv="hold")).iloc[0]
+    assert tracked["mta_roas"] == 0.0 and tracked["flag"] == "mta_under_credits"
+
+
+def test_experiments_enter_with_their_interval():
+    evidence = _evidence(
+        meta={
+            "mta_roas": 1.0, "mmm_roas": 2.0, "experiment_iroas": 2.4,
+            "experiment_iroas_ci_low": 1.1, "experiment_iroas_ci_high": 3.9,
+        }
     )  # fmt: skip
-    assert row["decision"] == "scale"
-    assert row["causal_source"] == "experiment" and row["causal_roas"] == 2.7
-    assert row["mta_roas_used"] == pytest.approx(2.7)
-    assert "experiment iROAS 2.70" in row["reason"]
-
-
-def test_tested_channel_with_weak_uncalibrated_mta_scales_instead_of_retesting():
-    row = _decide(mta_roas=0.5, mmm_roas=3.0, mmm_mroas=2.5, experiment_iroas=2.4)
-    assert row["decision"] == "scale"
-    assert "MTA under-credits this channel by 4.80x" in row["reason"]
-
-
-def test_experiment_below_target_shifts_budget_even_if_the_mmm_is_keen():
-    row = _decide(mta_roas=1.0, mmm_roas=4.0, mmm_mroas=3.0, experiment_iroas=0.7)
-    assert row["decision"] == "shift_budget_away"
-
-
-def test_missing_evidence_holds():
-    assert _decide(mta_roas=1.0)["decision"] == "hold"
+    row = triangulate(evidence, _plan(meta="scale")).iloc[0]
+    assert "geo experiment iROAS 2.40 (interval 1.10-3.90)" in row["reason"]
+    assert row["experiment_iroas_ci_low"] == 1.1
 
 
 def test_triangulate_table_columns_and_validation():
-    inputs = pd.DataFrame(
-        {
-            "channel": ["tv", "search"],
-            "mta_roas": [0.5, 3.0],
-            "mmm_roas": [3.0, 2.5],
-            "mmm_mroas": [2.5, 1.8],
-        }
+    evidence = _evidence(
+        tv={"mta_roas": 0.5, "mmm_roas": 3.0}, search={"mta_roas": 3.0, "mmm_roas": 2.5}
     )
-    table = triangulate(inputs, target_roas=2.0)
+    table = triangulate(evidence, _plan(tv="test", search="hold"))
     assert list(table.columns[: len(TRIANGULATION_COLUMNS)]) == list(TRIANGULATION_COLUMNS)
     assert list(table["decision"]) == ["test", "hold"]
     with pytest.raises(ValueError, match=r"missing column.*mmm_mroas"):
-        triangulate(inputs.drop(columns="mmm_mroas"))
-    with pytest.raises(ValueError, match="target_roas must be positive"):
-        triangulate(inputs, target_roas=0)
+        triangulate(evidence.drop(columns="mmm_mroas"), _plan(tv="hold"))
+    with pytest.raises(ValueError, match=r"budget plan: missing column.*decision"):
+        triangulate(evidence, _plan(tv="hold").drop(columns="decision"))
+    # a channel with evidence but no place in the plan is held, and says why
+    extra = triangulate(evidence, _plan(tv="scale")).set_index("channel")
+    assert extra.loc["search", "decision"] == "hold"
+    assert "Not in the budget plan" in extra.loc["search", "reason"]
 
 
 def test_inputs_from_warehouse_tables():
@@ -158,16 +146,11 @@ def test_inputs_from_warehouse_tables():
     assert inputs.loc["tv", "calibration_source"] == "experiment"
     assert inputs.loc["search", "mta_calibration_factor"] == pytest.approx(3.0 / 4.5)
     assert inputs.loc["search", "calibration_source"] == "mmm"
-    table = triangulate(inputs.reset_index(), target_roas=2.0).set_index("channel")
-    # tv: the experiment (2.5) says it pays, click-based MTA (0.5) under-credits it
+    assert inputs.loc["search", "mta_roas_calibrated"] == pytest.approx(3.0)
+    table = triangulate(inputs.reset_index(), _plan(tv="scale", search="hold")).set_index("channel")
+    # tv: MMM ROAS 2.0 against click-based MTA 0.5: under-credited, decision the plan's
     assert table.loc["tv", "decision"] == "scale"
     assert table.loc["tv", "flag"] == "mta_under_credits"
-
-
-def test_a_paid_channel_click_tracking_never_credits_is_flagged_as_under_credited():
-    row = _decide(mta_roas=0.0, mmm_roas=3.0, mmm_mroas=2.5)
-    assert row["flag"] == "mta_under_credits"
-    assert row["decision"] == "test"  # MMM positive, MTA weak: propose an experiment
 
 
 def test_channels_without_spend_are_not_budget_lines_and_uncredited_paid_ones_get_zero():

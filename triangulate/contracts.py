@@ -1,19 +1,53 @@
 """The public warehouse tables of docs/contracts.md §5: name -> required columns, in order.
 
-The one owner of these column lists: the code that writes a table starts its frame with
-these columns (extra columns may follow), the report and the tests check against them.
+One owner per list, never a copy:
+
+* ``marts.*`` (built by dbt): the dbt model's ``.yml`` under ``dbt_project/models/marts``.
+  A column that carries ``config: {meta: {public: true}}`` there is a contract column, in
+  the yml's order; dbt enforces the model's contract (names and types), so the built table
+  has them. :func:`mart_columns` reads them; add or drop a public column in the yml only.
+* ``measurement.*`` (written by Python): listed here. The code that writes a table starts
+  its frame with these columns (extra columns may follow), the report and the tests check
+  against them.
+
+:data:`DATA_QUALITY_COLUMNS` is the gate log ``measurement.data_quality``: written here
+row by row by every gate, read by the report; not a published result (a failing run
+appends to it), so it is not in :data:`TABLE_COLUMNS`.
 """
 
 from __future__ import annotations
 
-TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "marts.fct_daily_channel_spend": ("date", "geo", "channel", "platform", "campaign_id", "spend", "impressions", "clicks"),
-    "marts.fct_weekly_channel_spend": ("week_start", "geo", "channel", "spend", "impressions", "clicks"),
-    "marts.fct_orders": ("order_id", "ordered_at", "customer_key", "geo", "gross_revenue", "refunded", "net_revenue", "currency_original"),
-    "marts.fct_weekly_revenue": ("week_start", "geo", "orders", "gross_revenue", "refunds", "net_revenue"),
-    "marts.fct_touchpoints": ("touch_id", "person_key", "touched_at", "channel", "campaign", "touch_type"),
-    "marts.fct_conversion_journeys": ("order_id", "person_key", "converted_at", "net_revenue", "path", "touch_count", "first_touch_at"),
-    "marts.mmm_weekly_input": ("week_start", "geo", "net_revenue"),
+from pathlib import Path
+
+import yaml
+
+from triangulate.paths import DBT_PROJECT_DIR
+
+MARTS_MODELS_DIR = DBT_PROJECT_DIR / "models" / "marts"
+MARTS_SCHEMA = "marts"
+"""dbt builds every model under ``models/marts`` into this schema (dbt_project.yml)."""
+
+
+def is_public_column(column: dict) -> bool:
+    """True for a dbt column entry marked ``config: {meta: {public: true}}``."""
+    meta = ((column.get("config") or {}).get("meta")) or {}
+    return meta.get("public") is True
+
+
+def mart_columns(models_dir: Path = MARTS_MODELS_DIR) -> dict[str, tuple[str, ...]]:
+    """``marts.<model>`` -> its public columns in yml order, for every model of the
+    ``.yml`` files in ``models_dir`` that marks at least one (see the module docstring)."""
+    tables: dict[str, tuple[str, ...]] = {}
+    for path in sorted(Path(models_dir).glob("*.yml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for model in doc.get("models") or []:
+            public = tuple(c["name"] for c in model.get("columns") or [] if is_public_column(c))
+            if public:
+                tables[f"{MARTS_SCHEMA}.{model['name']}"] = public
+    return tables
+
+
+MEASUREMENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "measurement.mta_channel_credit": ("model", "week_start", "channel", "conversions", "revenue"),
     "measurement.mmm_channel_summary": ("run_id", "channel", "spend", "contribution", "contribution_hdi_low", "contribution_hdi_high", "roas", "roas_hdi_low", "roas_hdi_high", "mroas"),
     "measurement.mmm_weekly_contributions": ("run_id", "week_start", "component", "contribution"),
@@ -21,5 +55,18 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "measurement.mmm_diagnostics": ("run_id", "fitted_at", "r_hat_max", "ess_bulk_min", "divergences", "mape_in_sample", "mape_holdout", "published"),
     "measurement.budget_plan": ("run_id", "channel", "current_spend", "recommended_spend", "expected_contribution_change"),
     "measurement.geo_experiment_results": ("experiment_id", "channel", "method", "lift_abs", "lift_pct", "ci_low", "ci_high", "p_value", "incremental_revenue", "spend_change", "iroas"),
+    "measurement.budget_plan_summary": ("run_id", "plan", "recommended", "current_spend", "planned_spend", "expected_value", "value_hdi_low", "value_hdi_high", "value_pct_of_revenue", "p_beats_current"),
     "measurement.triangulation": ("channel", "mta_roas", "mmm_roas", "experiment_iroas", "mta_calibration_factor", "decision", "reason"),
+    "measurement.experiment_plan": ("run_id", "priority", "channel", "kind", "weeks", "treatment_geos", "n_treated", "mde_pct", "mde_revenue", "spend_withheld", "min_detectable_iroas", "mroas", "mroas_hdi_low", "mroas_hdi_high", "test_priority", "pre_r2", "conclusive_likely", "reason"),
+    "measurement.mta_calibrated_daily": ("date", "channel", "campaign", "mta_model", "conversions", "revenue", "calibration_factor", "factor_source", "factor_source_id", "factor_window_start", "factor_window_end", "calibrated_conversions", "calibrated_revenue", "run_id", "computed_at"),
 }  # fmt: skip
+"""The published ``measurement.*`` tables Python writes -> their contract columns."""
+
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {**mart_columns(), **MEASUREMENT_COLUMNS}
+"""Every public table -> its contract columns: the marts from dbt, the rest from above."""
+
+DATA_QUALITY_TABLE = "measurement.data_quality"
+DATA_QUALITY_COLUMNS: tuple[str, ...] = (
+    "table_name", "checked_at", "success", "rows", "failed_expectations", "message",
+)  # fmt: skip
+"""``measurement.data_quality``: one row per gate run, in this order."""

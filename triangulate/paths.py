@@ -7,7 +7,10 @@ Everything lives under ``$TRIANGULATE_HOME`` (default ``./data``)::
     artifacts/        fitted models, reports, data docs, run logs
 
 Functions, not module constants, so a test that sets ``TRIANGULATE_HOME`` after import
-still gets its own directory.
+still gets its own directory. :func:`triangulate_home` is the one resolution of the data
+directory: the pipeline hands its absolute path to every dbt command it runs
+(``dagster_project.assets.transform.dbt_environment``), so dbt, which runs inside
+``dbt_project/``, builds the warehouse Python opens.
 """
 
 from __future__ import annotations
@@ -58,11 +61,6 @@ def warehouse_path(home: Path | None = None) -> Path:
 
 def artifacts_dir(home: Path | None = None) -> Path:
     return (home or triangulate_home()) / "artifacts"
-
-
-def reporting_currency() -> str:
-    """ISO 4217 code all money is converted to (``TRIANGULATE_CURRENCY``, default USD)."""
-    return os.environ.get("TRIANGULATE_CURRENCY", "USD").upper()
 
 
 def ensure_home(home: Path | None = None) -> Path:

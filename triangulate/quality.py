@@ -18,7 +18,8 @@ helper columns that are computed here in pandas (names start with ``_``), and a 
 expectation on the helper column carries the threshold in its kwargs, e.g.
 ``expect_column_values_to_be_between(_spend_vs_trailing_median, max_value=10)``. Shared
 lists (known currencies, known channels) are suite parameters (``{"$PARAMETER": name}``)
-whose defaults live in ``expectations/quality.yaml``.
+whose defaults live in ``expectations/quality.yaml``, except ``known_channels``: every
+channel of the channel registry (:mod:`triangulate.channels`), read at run time.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from triangulate.channels import REGISTRY_FILE, channel_names
 from triangulate.paths import EXPECTATIONS_DIR, artifacts_dir
 
 PARAMETERS_FILE = EXPECTATIONS_DIR / "quality.yaml"
@@ -218,13 +220,24 @@ def load_suite_json(table: str) -> dict[str, Any]:
     return suite
 
 
+KNOWN_CHANNELS = "known_channels"
+"""Suite parameter filled from the channel registry, never from ``quality.yaml``."""
+
+
 def load_parameters(path: Path = PARAMETERS_FILE) -> dict[str, Any]:
-    """Suite parameters from ``expectations/quality.yaml`` (``parameters:`` mapping)."""
+    """Suite parameters from ``expectations/quality.yaml`` (``parameters:`` mapping), plus
+    ``known_channels``: every channel of the channel registry (:mod:`triangulate.channels`).
+    """
     data = yaml.safe_load(path.read_text()) or {}
     params = data.get("parameters") or {}
     if not isinstance(params, dict):
         raise ValueError(f"{path}: 'parameters' must be a mapping")
-    return params
+    if KNOWN_CHANNELS in params:
+        raise ValueError(
+            f"{path}: {KNOWN_CHANNELS} is not set here; it is every channel of the channel "
+            f"registry ({REGISTRY_FILE}, vars.channel_registry)"
+        )
+    return {**params, KNOWN_CHANNELS: channel_names()}
 
 
 # --------------------------------------------------------------------------- derived columns

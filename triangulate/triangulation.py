@@ -1,33 +1,28 @@
-"""Reconcile MTA, MMM and experiments per channel, and decide: ``measurement.triangulation``.
+"""Reconcile MTA, MMM and experiments per channel: ``measurement.triangulation``.
 
 Three views of a channel's return on ad spend (revenue per unit of spend):
 
-* ``mta_roas``: MTA-credited revenue / spend (click-based, bottom-up);
-* ``mmm_roas`` (average) and ``mmm_mroas`` (marginal: revenue of the next unit of spend);
-* ``experiment_iroas``: incremental revenue / spend change of the latest geo test.
+* ``mta_roas``: MTA-credited revenue / spend (click-based, bottom-up); ``mta_roas_calibrated``
+  re-weights it by the channel's calibration factor (experiment where tested, else MMM);
+* ``mmm_roas`` (average) and ``mmm_mroas`` (marginal, with its 94 % HDI) of the published run;
+* ``experiment_iroas`` with its interval: incremental revenue / spend change of the latest
+  geo test (it enters the decision through the calibrated MMM, as a lift test with its
+  standard error, not as a point).
 
-The decision compares them with a ``target_roas`` (e.g. 1.0 = break-even on revenue):
-
-* the *causal* ROAS is the experiment's iROAS where the channel was tested (an experiment
-  overrides the MMM: it is the causal ground truth the MMM is calibrated towards), else
-  the MMM's marginal ROAS (else its average ROAS);
-* the MTA figure is the MTA ROAS, re-weighted by the experiment-based calibration factor
-  where one exists (so a tested channel's known MTA blind spot does not count against it).
-
-Rules, first match wins:
-
-1. ``scale``: causal ROAS >= target and MTA >= ``mta_share`` (70 %) of target, or the
-   channel was tested and its iROAS >= target (the experiment settles a weak MTA);
-2. ``shift_budget_away``: causal ROAS < target and MTA < target;
-3. ``test`` (untested channels): the causal ROAS is positive but MTA is weak (< 70 % of
-   target), or MTA and MMM ROAS disagree by more than ``disagreement_factor``; the reason
-   proposes a geo experiment design;
-4. ``hold`` otherwise.
+The decision is not made here. It is the budget plan's (:mod:`triangulate.decisions`): one
+rule on the MMM's posterior draws decides the plan, and a channel's decision is the
+direction of its planned change, so this table and ``measurement.budget_plan`` cannot
+disagree. Causal evidence outranks clicks: MTA never changes a decision; it is shown beside
+it, calibrated, and where it disagrees with the MMM by more than ``disagreement_factor`` the
+channel is flagged (``mta_over_credits`` / ``mta_under_credits``). Channels click tracking
+cannot see (tv, podcast, offline) have no MTA figure (``mta_measurable`` false, flag
+``mta_not_measurable``), never a 0 cited as evidence.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -42,15 +37,31 @@ TRIANGULATION_COLUMNS = (
     "decision",
     "reason",
 )
-"""Contract columns of ``measurement.triangulation`` (docs/contracts.md §5, plus ``mmm_mroas``)."""
+"""Contract columns of ``measurement.triangulation`` (docs/contracts.md §5)."""
 
 EXTRA_COLUMNS = (
-    "causal_roas",
-    "causal_source",
-    "mta_roas_used",
+    "mta_measurable",
+    "mta_roas_calibrated",
+    "calibration_source",
+    "mmm_mroas_hdi_low",
+    "mmm_mroas_hdi_high",
+    "p_mroas_above_target",
+    "experiment_iroas_ci_low",
+    "experiment_iroas_ci_high",
+    "confidence",
+    "spend_change_pct",
+    "current_spend",
+    "recommended_spend",
     "mta_credit_gap",
     "flag",
     "target_roas",
+    "run_id",
+    "plan",
+    "data_end",
+    "plan_start",
+    "plan_end",
+    "computed_at",
+    "staleness_warning",
 )
 
 DECISIONS = ("scale", "shift_budget_away", "test", "hold")
@@ -81,145 +92,120 @@ def roas_disagreement(a: float, b: float) -> float:
     return 1.0
 
 
-def decide_channel(
-    channel: str,
-    *,
-    mta_roas: float,
-    mmm_roas: float,
-    mmm_mroas: float,
-    experiment_iroas: float = float("nan"),
-    mta_calibration_factor: float = float("nan"),
-    calibration_source: str = "",
-    target_roas: float = 1.0,
-    mta_share: float = 0.7,
-    disagreement_factor: float = 2.0,
-) -> dict:
-    """One row of the triangulation table (rules in the module docstring)."""
-    tested = _finite(experiment_iroas)
-    if tested:
-        causal, source, causal_name = experiment_iroas, "experiment", "experiment iROAS"
-    elif _finite(mmm_mroas):
-        causal, source, causal_name = mmm_mroas, "mmm_mroas", "MMM marginal ROAS"
-    else:
-        causal, source, causal_name = mmm_roas, "mmm_roas", "MMM ROAS"
-    calibrated = tested and calibration_source == "experiment" and _finite(mta_calibration_factor)
-    mta_used = mta_roas * mta_calibration_factor if calibrated else mta_roas
-    mta_name = "calibrated MTA ROAS" if calibrated else "MTA ROAS"
-    floor = mta_share * target_roas
-    if _finite(causal) and _finite(mta_roas) and mta_roas > 0:
-        gap = causal / mta_roas
-    elif _finite(causal) and causal > 0 and _finite(mta_roas) and mta_roas == 0:
-        gap = float("inf")  # a channel that works but click tracking never credits (tv, podcast)
-    else:
-        gap = float("nan")
-    disagreement = roas_disagreement(mta_roas, mmm_roas)
-    c, m, t = _fmt(causal), _fmt(mta_used), _fmt(target_roas)
-
-    if not _finite(causal) or not _finite(mta_used):
-        decision = "hold"
-        reason = (
-            f"Not enough evidence: {causal_name} is {c} and {mta_name} is {m}; "
-            "hold spend until both are measured."
+def _evidence(row: dict, measurable: bool, disagreement_factor: float) -> tuple[str, str, float]:
+    """(flag, evidence sentence, MTA credit gap = MMM ROAS / MTA ROAS) of one channel."""
+    parts = []
+    if _finite(row.get("experiment_iroas")):
+        ci = ""
+        if _finite(row.get("experiment_iroas_ci_low")) and _finite(
+            row.get("experiment_iroas_ci_high")
+        ):
+            ci = f" (interval {_fmt(row['experiment_iroas_ci_low'])}-{_fmt(row['experiment_iroas_ci_high'])})"
+        parts.append(
+            f"geo experiment iROAS {_fmt(row['experiment_iroas'])}{ci}, in the calibrated MMM"
         )
-    elif causal >= target_roas and (mta_used >= floor or tested):
-        decision = "scale"
-        if mta_used >= floor:
-            reason = (
-                f"{causal_name} {c} is above the {t} target and {mta_name} {m} is at least "
-                f"{mta_share:.0%} of target ({_fmt(floor)}): scale spend."
-            )
-        else:
-            reason = (
-                f"Experiment iROAS {c} is above the {t} target; {mta_name} {m} is below "
-                f"{mta_share:.0%} of target ({_fmt(floor)}), so MTA under-credits this "
-                f"channel by {_fmt(gap)}x: scale spend and re-weight MTA."
-            )
-    elif causal < target_roas and mta_used < target_roas:
-        decision = "shift_budget_away"
-        reason = (
-            f"Both {causal_name} {c} and {mta_name} {m} are below the {t} target: shift "
-            "budget to channels above target."
+    if not measurable:
+        return (
+            "mta_not_measurable",
+            "; ".join([*parts, "MTA: not measurable (click tracking cannot see this channel)"]),
+            float("nan"),
         )
-    elif not tested and causal > 0 and mta_used < floor:
-        decision = "test"
-        reason = (
-            f"{causal_name} {c} is positive but {mta_name} {m} is below {mta_share:.0%} of "
-            f"the {t} target ({_fmt(floor)}): propose a geo holdout for {channel} (run "
-            "`triangulate geo design` to pick geos and length) before moving budget."
-        )
-    elif not tested and _finite(disagreement) and disagreement > disagreement_factor:
-        decision = "test"
-        reason = (
-            f"MTA ROAS {_fmt(mta_roas)} and MMM ROAS {_fmt(mmm_roas)} disagree by "
-            f"{_fmt(disagreement)}x (more than {_fmt(disagreement_factor)}x): propose a geo "
-            f"holdout for {channel} (run `triangulate geo design`) to settle it."
-        )
-    else:
-        decision = "hold"
-        reason = (
-            f"{causal_name} {c} and {mta_name} {m} against the {t} target give no clear "
-            "signal to scale or cut: hold spend."
-        )
-
-    if not math.isnan(gap) and gap >= disagreement_factor:
+    mta, mmm = row.get("mta_roas", float("nan")), row.get("mmm_roas", float("nan"))
+    gap = mmm / mta if _finite(mta) and mta > 0 and _finite(mmm) else float("nan")
+    flag = ""
+    if _finite(gap) and gap >= disagreement_factor:
         flag = "mta_under_credits"
-    elif _finite(gap) and gap > 0 and gap <= 1 / disagreement_factor:
+    elif _finite(gap) and 0 < gap <= 1 / disagreement_factor:
         flag = "mta_over_credits"
-    else:
-        flag = ""
-    return {
-        "channel": channel,
-        "mta_roas": mta_roas,
-        "mmm_roas": mmm_roas,
-        "mmm_mroas": mmm_mroas,
-        "experiment_iroas": experiment_iroas,
-        "mta_calibration_factor": mta_calibration_factor,
-        "decision": decision,
-        "reason": reason,
-        "causal_roas": causal,
-        "causal_source": source,
-        "mta_roas_used": mta_used,
-        "mta_credit_gap": gap,
-        "flag": flag,
-        "target_roas": target_roas,
-    }
+    elif _finite(mta) and mta == 0 and _finite(mmm) and mmm > 0:
+        flag, gap = "mta_under_credits", float("inf")
+    source = row.get("calibration_source") or "no"
+    mta_text = (
+        f"MTA ROAS {_fmt(mta)} ({_fmt(row.get('mta_roas_calibrated'))} calibrated by {source})"
+    )
+    if flag:
+        mta_text += f", {flag.replace('_', ' ')} against the MMM ROAS {_fmt(mmm)}"
+    parts.append(mta_text + ": evidence only, it never changes the decision")
+    return flag, "; ".join(parts), gap
 
 
 def triangulate(
     inputs: pd.DataFrame,
+    plan: pd.DataFrame,
     *,
-    target_roas: float = 1.0,
-    mta_share: float = 0.7,
+    not_measurable_by_mta: Iterable[str] = (),
     disagreement_factor: float = 2.0,
 ) -> pd.DataFrame:
-    """The ``measurement.triangulation`` table from per-channel inputs.
+    """The ``measurement.triangulation`` table: the evidence per channel beside the plan's
+    decision.
 
-    ``inputs`` columns: ``channel, mta_roas, mmm_roas, mmm_mroas`` and optionally
-    ``experiment_iroas``, ``mta_calibration_factor``, ``calibration_source``
-    (``experiment`` or ``mmm``), as :func:`triangulation_inputs` builds them.
+    ``inputs``: :func:`triangulation_inputs` (``channel, mta_roas, mmm_roas, mmm_mroas``,
+    optional experiment and calibration columns). ``plan``: one run's
+    ``measurement.budget_plan`` rows (``channel, decision, reason, confidence, ...``); every
+    paid channel of the plan gets a row, with the plan's decision. A channel in the inputs
+    but not in the plan (no spend in the MMM) is ``hold`` with that said.
+    ``not_measurable_by_mta``: channels click tracking cannot see.
     """
-    if target_roas <= 0:
-        raise ValueError(f"target_roas must be positive, got {target_roas}")
     if disagreement_factor <= 1:
         raise ValueError(f"disagreement_factor must be above 1, got {disagreement_factor}")
     missing = [c for c in ("channel", "mta_roas", "mmm_roas", "mmm_mroas") if c not in inputs]
     if missing:
         raise ValueError(f"triangulation inputs: missing column(s) {', '.join(missing)}")
+    missing = [c for c in ("channel", "decision", "reason") if c not in plan]
+    if missing:
+        raise ValueError(f"budget plan: missing column(s) {', '.join(missing)}")
+    blind = set(not_measurable_by_mta)
+    by_channel = {str(r["channel"]): r for r in inputs.to_dict("records")}
+    planned = {str(r["channel"]): r for r in plan.to_dict("records")}
     rows = []
-    for rec in inputs.to_dict("records"):
+    for channel in list(planned) + [c for c in by_channel if c not in planned]:
+        ev = dict(by_channel.get(channel, {"channel": channel}))
+        pl = planned.get(channel, {})
+        measurable = channel not in blind
+        if not measurable:
+            ev["mta_roas"] = float("nan")
+            ev["mta_roas_calibrated"] = float("nan")
+            ev["mta_calibration_factor"] = float("nan")
+            ev["calibration_source"] = ""
+        flag, evidence, gap = _evidence(ev, measurable, disagreement_factor)
+        if pl:
+            decision, reason = pl["decision"], f"{pl['reason']} Evidence: {evidence}."
+        else:
+            decision = "hold"
+            reason = f"Not in the budget plan (no spend in the MMM): hold. Evidence: {evidence}."
         rows.append(
-            decide_channel(
-                str(rec["channel"]),
-                mta_roas=float(rec["mta_roas"]),
-                mmm_roas=float(rec["mmm_roas"]),
-                mmm_mroas=float(rec["mmm_mroas"]),
-                experiment_iroas=float(rec.get("experiment_iroas", float("nan"))),
-                mta_calibration_factor=float(rec.get("mta_calibration_factor", float("nan"))),
-                calibration_source=str(rec.get("calibration_source", "") or ""),
-                target_roas=target_roas,
-                mta_share=mta_share,
-                disagreement_factor=disagreement_factor,
-            )
+            {
+                "channel": channel,
+                "mta_roas": ev.get("mta_roas", float("nan")),
+                "mmm_roas": ev.get("mmm_roas", float("nan")),
+                "mmm_mroas": pl.get("mroas", ev.get("mmm_mroas", float("nan"))),
+                "experiment_iroas": ev.get("experiment_iroas", float("nan")),
+                "mta_calibration_factor": ev.get("mta_calibration_factor", float("nan")),
+                "decision": decision,
+                "reason": reason,
+                "mta_measurable": measurable,
+                "mta_roas_calibrated": ev.get("mta_roas_calibrated", float("nan")),
+                "calibration_source": ev.get("calibration_source", "") or "",
+                "mmm_mroas_hdi_low": pl.get("mroas_hdi_low", float("nan")),
+                "mmm_mroas_hdi_high": pl.get("mroas_hdi_high", float("nan")),
+                "p_mroas_above_target": pl.get("p_mroas_above_target", float("nan")),
+                "experiment_iroas_ci_low": ev.get("experiment_iroas_ci_low", float("nan")),
+                "experiment_iroas_ci_high": ev.get("experiment_iroas_ci_high", float("nan")),
+                "confidence": pl.get("confidence", float("nan")),
+                "spend_change_pct": pl.get("spend_change_pct", 0.0),
+                "current_spend": pl.get("current_spend", float("nan")),
+                "recommended_spend": pl.get("recommended_spend", float("nan")),
+                "mta_credit_gap": gap,
+                "flag": flag,
+                "target_roas": pl.get("target_roas", float("nan")),
+                "run_id": pl.get("run_id", ""),
+                "plan": pl.get("plan", ""),
+                "data_end": pl.get("data_end"),
+                "plan_start": pl.get("plan_start"),
+                "plan_end": pl.get("plan_end"),
+                "computed_at": pl.get("computed_at"),
+                "staleness_warning": pl.get("staleness_warning", ""),
+            }
         )
     return pd.DataFrame(rows, columns=list(TRIANGULATION_COLUMNS + EXTRA_COLUMNS))
 
@@ -285,9 +271,10 @@ def triangulation_inputs(
         exp = geo_experiment_results[geo_experiment_results["method"] == experiment_method]
         if "end" in exp:
             exp = exp.sort_values("end")
-        latest = exp.groupby("channel")["iroas"].last()
-        table = table.join(latest.rename("exp"), how="outer")
-        table["experiment_iroas"] = table.pop("exp")
+        cols = [c for c in ("iroas", "iroas_ci_low", "iroas_ci_high") if c in exp]
+        latest = exp.groupby("channel")[cols].last()
+        latest.columns = [f"experiment_{c}" for c in cols]
+        table = table.drop(columns=["experiment_iroas"]).join(latest, how="outer")
     calibration = experiment_calibration or {}
     table["mta_calibration_factor"] = [
         calibration.get(ch, float("nan")) for ch in table.index.astype(str)
@@ -300,4 +287,5 @@ def triangulation_inputs(
         pd.Series(mmm_factor, index=table.index)
     )
     table.loc[~np.isfinite(table["mta_calibration_factor"]), "calibration_source"] = ""
+    table["mta_roas_calibrated"] = table["mta_roas"] * table["mta_calibration_factor"]
     return table.reset_index(names="channel")

@@ -7,6 +7,10 @@ the warehouse also share one concurrency pool of size 1 (see ``definitions.py``)
 Publishing is transactional: a run's rows for several ``measurement.*`` tables land
 together or not at all, so a failed run never leaves a half-published result and the
 previous published run stays readable.
+
+This module also owns the few questions every reader of the warehouse asks the same way:
+which MMM run is the published one (:func:`latest_published_mmm_run`) and which currency
+the marts hold money in (:func:`reporting_currency`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ from triangulate.paths import warehouse_path
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "measurement")
 """Schema names of docs/contracts.md §5, exactly."""
+
+MMM_DIAGNOSTICS_TABLE = "measurement.mmm_diagnostics"
+CURRENCY_TABLE = "marts.reporting_currency"
+"""One row: the ISO 4217 code of every money column in the marts, as the dbt build that
+made them recorded it (dbt converts money once; ``TRIANGULATE_CURRENCY`` at build time)."""
 
 
 @contextmanager
@@ -111,6 +120,37 @@ def replace_table(conn: duckdb.DuckDBPyConnection, qualified: str, frame: pd.Dat
     return replace_tables(conn, {qualified: frame})[qualified]
 
 
+def append_rows(conn: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataFrame) -> int:
+    """Append rows to a log-like table (e.g. ``measurement.data_quality``) in one
+    transaction; returns the row count.
+
+    The table is created from the frame's schema the first time; later frames must have
+    the same columns in the same order (rows are inserted by position: a clear error names
+    the table instead of values landing in the wrong columns).
+    """
+    ensure_schemas(conn)
+    conn.execute("begin transaction")
+    try:
+        conn.register("_incoming", frame)
+        try:
+            if table_exists(conn, qualified):
+                existing = [r[0] for r in conn.execute(f"describe {qualified}").fetchall()]
+                if list(frame.columns) != existing:
+                    raise ValueError(
+                        f"{qualified}: columns {list(frame.columns)} do not match the table's {existing}"
+                    )
+                conn.execute(f"insert into {qualified} select * from _incoming")
+            else:
+                conn.execute(f"create table {qualified} as select * from _incoming")
+        finally:
+            conn.unregister("_incoming")
+        conn.execute("commit")
+    except Exception:
+        conn.execute("rollback")
+        raise
+    return len(frame)
+
+
 def publish_run(
     conn: duckdb.DuckDBPyConnection, run_id: str, tables: Mapping[str, pd.DataFrame]
 ) -> dict[str, int]:
@@ -132,6 +172,13 @@ def publish_run(
             try:
                 if table_exists(conn, qualified):
                     existing = [r[0] for r in conn.execute(f"describe {qualified}").fetchall()]
+                    if list(frame.columns[: len(existing)]) == existing:
+                        # a newer version added columns at the end: earlier runs keep their
+                        # rows, with NULL in the new columns
+                        types = conn.execute("describe _incoming").fetchall()
+                        for name, kind, *_ in types[len(existing) :]:
+                            conn.execute(f'alter table {qualified} add column "{name}" {kind}')
+                        existing = list(frame.columns)
                     if list(frame.columns) != existing:
                         raise ValueError(
                             f"{qualified}: columns {list(frame.columns)} do not match the table's {existing}"
@@ -147,4 +194,78 @@ def publish_run(
     except Exception:
         conn.execute("rollback")
         raise
+    refresh_latest_views(conn)
     return counts
+
+
+def latest_published_mmm_run(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The run id of the MMM run everybody reads: the published run (it passed the
+    diagnostics gate) with the latest ``fitted_at`` in ``measurement.mmm_diagnostics``, the
+    larger ``run_id`` on a tie; ``None`` when there is none (or no table yet).
+
+    The one owner of this rule: the budget plan and triangulation assets and the report
+    call it (the report on its frame, through an in-memory DuckDB connection).
+    """
+    if not table_exists(conn, MMM_DIAGNOSTICS_TABLE):
+        return None
+    rows = conn.execute(LATEST_PUBLISHED_RUN_SQL).fetchall()
+    return str(rows[0][0]) if rows else None
+
+
+LATEST_PUBLISHED_RUN_SQL = (
+    f"select run_id from {MMM_DIAGNOSTICS_TABLE} where published "
+    "order by fitted_at desc, run_id desc limit 1"
+)
+"""The rule of :func:`latest_published_mmm_run`, as SQL (the ``latest_*`` views use it)."""
+
+RUN_TABLES = (
+    "measurement.mmm_channel_summary",
+    "measurement.mmm_weekly_contributions",
+    "measurement.mmm_response_curves",
+    "measurement.mmm_diagnostics",
+    "measurement.budget_plan",
+    "measurement.budget_plan_summary",
+)
+"""Tables holding one set of rows per MMM run (``publish_run``)."""
+
+
+def latest_view_name(qualified: str) -> str:
+    """``measurement.budget_plan`` -> ``measurement.latest_budget_plan``."""
+    schema, table = qualified.split(".")
+    return f"{schema}.latest_{table}"
+
+
+def refresh_latest_views(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """Create or replace ``measurement.latest_<table>`` for every per-run table that exists:
+    its rows of the latest published MMM run, for SQL consumers who should not have to know
+    the rule. Views read the tables live, so they follow every later publication."""
+    made = []
+    for qualified in RUN_TABLES:
+        if table_exists(conn, qualified):
+            conn.execute(
+                f"create or replace view {latest_view_name(qualified)} as select * from "
+                f"{qualified} where run_id = ({LATEST_PUBLISHED_RUN_SQL})"
+            )
+            made.append(latest_view_name(qualified))
+    return made
+
+
+def reporting_currency(conn: duckdb.DuckDBPyConnection) -> str:
+    """The currency the marts hold money in, as recorded by the dbt build that made them
+    (``marts.reporting_currency``; dbt upper-cases ``TRIANGULATE_CURRENCY`` in one place).
+
+    Labels (the report, the assets' plots) come from here, never from the environment at
+    read time: a ``TRIANGULATE_CURRENCY`` set after the build would relabel money without
+    converting it. A clear ``LookupError`` when the marts were built without the table.
+    """
+    if not table_exists(conn, CURRENCY_TABLE):
+        raise LookupError(
+            f"warehouse table {CURRENCY_TABLE} does not exist, so the marts' currency is "
+            "unknown: rebuild the marts with dbt (materialize the transform group)"
+        )
+    rows = conn.execute(f"select distinct currency from {CURRENCY_TABLE}").fetchall()
+    if len(rows) != 1 or not rows[0][0]:
+        raise LookupError(
+            f"{CURRENCY_TABLE} must hold exactly one currency, found {[r[0] for r in rows]}"
+        )
+    return str(rows[0][0])

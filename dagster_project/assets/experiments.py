@@ -9,6 +9,11 @@ A holdout's spend change is negative and a channel that works gets a positive iR
 The revenue panel is ``marts.mmm_weekly_input`` (zero-filled, every week x geo); each
 experiment's ``metric`` names one of its columns (``net_revenue``, ``gross_revenue``,
 ``orders``).
+
+The experiments are those of dbt's ``staging.stg_experiments__registry``: one row per id,
+the entry of the latest landing file when an id was registered again (that model owns the
+rule). Each row is validated into an :class:`~triangulate.geo.registry.ExperimentSpec`
+here; no second dedupe.
 """
 
 import json
@@ -24,17 +29,42 @@ from triangulate.geo.registry import ExperimentSpec
 from triangulate.warehouse import replace_table
 
 RESULTS_TABLE = "measurement.geo_experiment_results"
+REGISTRY_MODEL = "staging.stg_experiments__registry"
+"""The dbt model holding the current registry entry per experiment id."""
+
+
+def _geos(text: str | None) -> list[str] | str | None:
+    """A geo list column of the registry model: JSON array text, or the text as written
+    (``'G01, G02'``, split by :class:`ExperimentSpec`)."""
+    if text is None:
+        return None
+    return json.loads(text) if text.lstrip().startswith("[") else text
 
 
 def registered_experiments(conn) -> list[ExperimentSpec]:
-    """Experiment specs from ``raw.experiments`` (errors name the landing file)."""
+    """The current experiment specs, one per id, from ``staging.stg_experiments__registry``
+    (dbt picks the entry of the latest landing file), sorted by start and id; errors name
+    the landing file and entry."""
+    columns = (
+        "experiment_id", "channel", "experiment_kind", "treatment_geos", "control_geos",
+        "start_date", "end_date", "metric", "spend_change", "description", "source_file",
+        "source_line",
+    )  # fmt: skip
     rows = conn.execute(
-        "select payload, _file from raw.experiments order by _file, _line"
+        f"select {', '.join(columns)} from {REGISTRY_MODEL} order by start_date, experiment_id"
     ).fetchall()
-    return [
-        ExperimentSpec.from_dict(json.loads(payload), source=f"landing/{file}")
-        for payload, file in rows
-    ]
+    specs = []
+    for values in rows:
+        row = dict(zip(columns, values, strict=True))
+        spec = {
+            "id": row["experiment_id"], "channel": row["channel"], "kind": row["experiment_kind"],
+            "treatment_geos": _geos(row["treatment_geos"]), "control_geos": _geos(row["control_geos"]),
+            "start": row["start_date"], "end": row["end_date"], "metric": row["metric"],
+            "spend_change": row["spend_change"], "description": row["description"],
+        }  # fmt: skip
+        source = f"landing/{row['source_file']} entry {row['source_line']}"
+        specs.append(ExperimentSpec.from_dict(spec, source=source))
+    return specs
 
 
 EXPERIMENT_METRICS = ("net_revenue", "gross_revenue", "orders")
@@ -53,7 +83,7 @@ def experiment_spends(conn, specs: list[ExperimentSpec]) -> dict[str, Experiment
 
 
 def experiment_spend_changes(conn, specs: list[ExperimentSpec]) -> dict[str, float]:
-    """Spend change per experiment id (USD, negative for a holdout).
+    """Spend change per experiment id (reporting currency, negative for a holdout).
 
     Reference geos: the spec's control geos, or every geo not treated when it names none.
     """
@@ -63,16 +93,17 @@ def experiment_spend_changes(conn, specs: list[ExperimentSpec]) -> dict[str, flo
 @dg.asset(
     key=table_key(RESULTS_TABLE),
     deps=[
-        table_key("raw.experiments"),
+        table_key(REGISTRY_MODEL),  # built by dbt: the asset runs after the dbt step
         *with_gated_upstream("marts.mmm_weekly_input", "marts.fct_daily_channel_spend"),
     ],
     group_name="experiments",
     kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
     owners=["team:marketing-science"],
-    description="Every registered geo experiment x method (synthetic control as GeoLift's default, "
-    "difference-in-differences): lift, conformal interval, p-value, incremental revenue (USD), spend "
-    "change (USD, against the control geos' spend trend) and iROAS, on the spec's weekly metric by geo.",
+    description="Every registered geo experiment (staging.stg_experiments__registry: the latest entry per id) "
+    "x method (synthetic control as GeoLift's default, difference-in-differences): lift, conformal interval, "
+    "p-value, incremental revenue, spend change (against the control geos' spend trend; money in the marts' "
+    "currency) and iROAS, on the spec's weekly metric by geo.",
 )
 def geo_experiment_results(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource

@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.assets import WAREHOUSE_POOL, png_markdown, table_key
 from dagster_project.assets.transform import with_gated_upstream
 from triangulate.paths import artifacts_dir
-from triangulate.warehouse import publish_run, read_table, table_exists
+from triangulate.warehouse import publish_run, read_table, reporting_currency, table_exists
 
 MMM_TABLES = [
     "measurement.mmm_channel_summary",
@@ -28,6 +28,7 @@ MMM_TABLES = [
     "measurement.mmm_diagnostics",
 ]
 BUDGET_TABLE = "measurement.budget_plan"
+BUDGET_SUMMARY_TABLE = "measurement.budget_plan_summary"
 
 
 class MMMAssetConfig(dg.Config):
@@ -76,13 +77,13 @@ def lift_tests_from_experiments(conn, channels: list[str]) -> pd.DataFrame | Non
     return pd.concat(rows, ignore_index=True)
 
 
-def roas_plot(summary: pd.DataFrame):
-    """ROAS with its 94% HDI per channel, the report's own plot, as asset metadata."""
-    from triangulate.paths import reporting_currency
+def roas_plot(summary: pd.DataFrame, currency: str):
+    """ROAS with its 94% HDI per channel, the report's own plot, as asset metadata;
+    ``currency``: the marts' (:func:`triangulate.warehouse.reporting_currency`)."""
     from triangulate.report.plots import channel_colors, roas_with_hdi
 
     colors = channel_colors(summary["channel"].tolist())
-    return png_markdown(roas_with_hdi(summary, colors, reporting_currency()), "ROAS with 94% HDI")
+    return png_markdown(roas_with_hdi(summary, colors, currency), "ROAS with 94% HDI")
 
 
 def _fit_and_publish(
@@ -150,6 +151,7 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
     cfg = mmm_config(config.config_path)
     with warehouse.get_connection() as conn:
         weekly = read_table(conn, "marts.mmm_weekly_input")
+        currency = reporting_currency(conn)
         lift_tests = (
             lift_tests_from_experiments(conn, list(cfg.channels)) if config.calibrate else None
         )
@@ -182,7 +184,7 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
         meta = {"run_id": latest.run_id}
         if table.endswith("channel_summary"):
             meta["roas"] = dg.MetadataValue.md(summary[shown].round(2).to_markdown(index=False))
-            meta["roas_plot"] = roas_plot(summary)
+            meta["roas_plot"] = roas_plot(summary, currency)
         if table.endswith("diagnostics"):
             meta["diagnostics"] = dg.MetadataValue.md(diagnostics.to_markdown(index=False))
             if lift_tests is not None:
@@ -192,20 +194,32 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
         yield dg.MaterializeResult(asset_key=table_key(table), metadata=meta)
 
 
-@dg.asset(
-    key=table_key(BUDGET_TABLE),
-    deps=[table_key("measurement.mmm_diagnostics")],
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            table_key(BUDGET_TABLE),
+            kinds={"pymc", "duckdb"},
+            owners=["team:marketing-science"],
+            deps=[table_key("measurement.mmm_diagnostics")],
+            description="The budget plan of the latest published MMM run and every channel's decision, "
+            "from one rule on the posterior draws (triangulate.decisions; mmm.yaml budget:): current and "
+            "planned spend over the horizon, the decision (scale / shift_budget_away / hold / test) = the "
+            "direction of the change, its confidence, marginal ROAS with 94% HDI, plan dates and freshness.",
+        ),
+        dg.AssetSpec(
+            table_key(BUDGET_SUMMARY_TABLE),
+            kinds={"pymc", "duckdb"},
+            owners=["team:marketing-science"],
+            deps=[table_key("measurement.mmm_diagnostics")],
+            description="Per run x plan (total: spend more or less overall; reallocate: fixed total): "
+            "expected value and revenue change with 94% HDI, value as % of revenue, P(plan beats the "
+            "current allocation); `recommended` marks the plan measurement.budget_plan holds.",
+        ),
+    ],
     group_name="mix_model",
-    kinds={"pymc", "duckdb"},
     pool=WAREHOUSE_POOL,
-    owners=["team:marketing-science"],
-    description="Budget plan of the latest published MMM run for the next period (mmm.yaml budget: horizon, "
-    "bounds +/-30%) at the current total budget: current and recommended spend (USD over the horizon), expected "
-    "contribution change with its 94% HDI.",
 )
-def budget_plan(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource
-) -> dg.MaterializeResult:
+def budget_plan(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
     from dagster_project.assets.triangulation import latest_published_mmm_run
     from triangulate.mmm import load_fitted
     from triangulate.mmm.outputs import budget_plan as plan_budget
@@ -215,19 +229,30 @@ def budget_plan(
     if run_id is None:
         raise dg.Failure("no published MMM run: materialize measurement/mmm_* first")
     fitted = load_fitted(artifacts_dir() / "mmm" / run_id)
-    plan = plan_budget(fitted, run_id)
+    plan, summary = plan_budget(fitted, run_id)
     with warehouse.get_connection() as conn:
-        publish_run(conn, run_id, {BUDGET_TABLE: plan})
-    shown = [
-        c
-        for c in ("channel", "current_spend", "recommended_spend", "expected_contribution_change")
-        if c in plan
-    ]
-    return dg.MaterializeResult(
+        publish_run(conn, run_id, {BUDGET_TABLE: plan, BUDGET_SUMMARY_TABLE: summary})
+    warning = str(plan["staleness_warning"].iloc[0]) if len(plan) else ""
+    if warning:
+        context.log.warning(f"budget plan {run_id}: {warning}")
+    shown = ["channel", "decision", "current_spend", "recommended_spend", "confidence", "mroas"]
+    yield dg.MaterializeResult(
+        asset_key=table_key(BUDGET_TABLE),
         metadata={
             "run_id": run_id,
             "dagster/row_count": len(plan),
-            "plan": dg.MetadataValue.md(plan[shown].round(0).to_markdown(index=False)),
+            "plan": dg.MetadataValue.md(plan[shown].round(2).to_markdown(index=False)),
+            "plan_period": f"{plan['plan_start'].iloc[0]} .. {plan['plan_end'].iloc[0]}",
+            "data_end": str(plan["data_end"].iloc[0]),
+            "staleness_warning": warning or "none",
             "model_dir": json.dumps(str(artifacts_dir() / "mmm" / run_id)),
-        }
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=table_key(BUDGET_SUMMARY_TABLE),
+        metadata={
+            "run_id": run_id,
+            "dagster/row_count": len(summary),
+            "plans": dg.MetadataValue.md(summary.round(3).to_markdown(index=False)),
+        },
     )

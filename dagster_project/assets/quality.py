@@ -15,9 +15,8 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
 from triangulate import quality
-from triangulate.warehouse import read_table, table_exists
-
-DATA_QUALITY_TABLE = "measurement.data_quality"
+from triangulate.contracts import DATA_QUALITY_COLUMNS, DATA_QUALITY_TABLE
+from triangulate.warehouse import append_rows, read_table, table_exists
 
 
 def known_currencies(conn) -> list[str] | None:
@@ -30,20 +29,13 @@ def known_currencies(conn) -> list[str] | None:
 
 
 def record_gate(conn, result: quality.GateResult) -> None:
-    """Append one gate outcome to ``measurement.data_quality`` (the report's source)."""
+    """Append one gate outcome to ``measurement.data_quality`` (the report's source), with
+    the contract's columns (:data:`triangulate.contracts.DATA_QUALITY_COLUMNS`)."""
     row = pd.DataFrame([{
         "table_name": result.table, "checked_at": datetime.now(UTC).replace(tzinfo=None), "success": result.success,
         "rows": result.n_rows, "failed_expectations": len(result.failed), "message": result.message(),
-    }])  # fmt: skip
-    conn.register("_gate", row)
-    try:
-        conn.execute("create schema if not exists measurement")
-        conn.execute(
-            f"create table if not exists {DATA_QUALITY_TABLE} as select * from _gate limit 0"
-        )
-        conn.execute(f"insert into {DATA_QUALITY_TABLE} select * from _gate")
-    finally:
-        conn.unregister("_gate")
+    }], columns=list(DATA_QUALITY_COLUMNS))  # fmt: skip
+    append_rows(conn, DATA_QUALITY_TABLE, row)
 
 
 def files_to_validate(conn, table: str) -> list[str] | None:

@@ -7,6 +7,7 @@ from dagster_project.assets import WAREHOUSE_POOL, table_key
 from triangulate.paths import artifacts_dir
 
 REPORT_INPUTS = [
+    "marts.reporting_currency",  # the currency the report names (dbt recorded it)
     "marts.fct_weekly_channel_spend",
     "marts.fct_weekly_revenue",
     "measurement.mta_channel_credit",

@@ -5,6 +5,8 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
-from triangulate.paths import DBT_PROJECT_DIR
+from triangulate.paths import DBT_PROJECT_DIR, triangulate_home
 
 
 def dbt_target() -> str:
@@ -116,10 +118,41 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     yield from dbt.cli(dbt_build_args(), context=context).stream()
 
 
+@contextmanager
+def dbt_environment() -> Iterator[None]:
+    """``TRIANGULATE_HOME`` set to Python's data directory (:func:`triangulate_home`, an
+    absolute path) while a dbt command starts, then restored.
+
+    Why: dbt runs with the dbt project as its working directory, so without the variable
+    the profile's ``{{ env_var('TRIANGULATE_HOME', 'data') }}/warehouse.duckdb`` would be
+    ``dbt_project/data/warehouse.duckdb`` while Python uses ``./data`` of the process's
+    working directory. One resolution, Python's, handed to dbt explicitly.
+    """
+    saved = os.environ.get("TRIANGULATE_HOME")
+    os.environ["TRIANGULATE_HOME"] = str(triangulate_home())
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TRIANGULATE_HOME", None)
+        else:
+            os.environ["TRIANGULATE_HOME"] = saved
+
+
+class TriangulateDbtCliResource(DbtCliResource):
+    """dbt commands on the warehouse Python opens: each starts inside
+    :func:`dbt_environment` (the subprocess and dagster-dbt's in-process adapter both read
+    ``TRIANGULATE_HOME`` when the command starts)."""
+
+    def cli(self, args, **kwargs):
+        with dbt_environment():
+            return super().cli(args, **kwargs)
+
+
 def dbt_resource() -> DbtCliResource:
     """dbt from this environment even when its ``bin`` is not on PATH (``.venv/bin/dagster dev``)."""
     executable = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
-    return DbtCliResource(
+    return TriangulateDbtCliResource(
         project_dir=dbt_project(),
         profiles_dir=str(DBT_PROJECT_DIR),
         target=dbt_target(),

@@ -5,37 +5,32 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, png_markdown, table_key
+from triangulate.channels import load_channels
+from triangulate.mta.calibration import DECISION_MTA_MODEL, warehouse_calibration_factors
 from triangulate.triangulation import triangulate, triangulation_inputs
-from triangulate.warehouse import read_table, replace_table, table_exists
+from triangulate.warehouse import read_table, replace_table, reporting_currency, table_exists
 
 TRIANGULATION_TABLE = "measurement.triangulation"
 
 
 class TriangulationConfig(dg.Config):
-    mta_model: str = "markov_1"
-    target_roas: float = 1.0
-    mta_share: float = 0.7
-    disagreement_factor: float = 2.0
+    mta_model: str = DECISION_MTA_MODEL
+    disagreement_factor: float = 2.0  # MTA vs MMM ROAS ratio that flags over/under-crediting
 
 
 def latest_published_mmm_run(conn) -> str | None:
-    if not table_exists(conn, "measurement.mmm_diagnostics"):
-        return None
-    rows = conn.execute(
-        "select run_id from measurement.mmm_diagnostics where published order by fitted_at desc limit 1"
-    ).fetchall()
-    return rows[0][0] if rows else None
+    from triangulate.warehouse import latest_published_mmm_run as owner  # the one owner
+
+    return owner(conn)
 
 
-def sources_plot(table):
-    """MTA vs MMM vs experiment ROAS per channel (the report's plot), as asset metadata."""
-    from triangulate.paths import reporting_currency
+def sources_plot(table, currency: str):
+    """MTA vs MMM vs experiment ROAS per channel (the report's plot), as asset metadata;
+    ``currency``: the marts' (:func:`triangulate.warehouse.reporting_currency`)."""
     from triangulate.report.plots import channel_colors, sources_side_by_side
 
     colors = channel_colors(table["channel"].tolist())
-    return png_markdown(
-        sources_side_by_side(table, colors, reporting_currency()), "MTA vs MMM vs experiment"
-    )
+    return png_markdown(sources_side_by_side(table, colors, currency), "MTA vs MMM vs experiment")
 
 
 @dg.asset(
@@ -43,21 +38,25 @@ def sources_plot(table):
     deps=[
         table_key("measurement.mta_channel_credit"),
         table_key("measurement.mmm_channel_summary"),
+        table_key("measurement.mmm_weekly_contributions"),
         table_key("measurement.geo_experiment_results"),
         table_key("marts.fct_weekly_channel_spend"),
+        table_key("measurement.budget_plan"),
     ],
     group_name="triangulation",
     kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
     owners=["team:marketing-science"],
-    description="Per channel: MTA ROAS (chosen model), MMM ROAS and marginal ROAS (latest published run), "
-    "experiment iROAS where tested, the MTA calibration factor, and a decision (scale / test / shift "
-    "budget away / hold) with its reason.",
+    description="Per channel: MTA ROAS (chosen model, calibrated; not measurable for channels click "
+    "tracking cannot see), MMM ROAS and marginal ROAS with HDI (latest published run), experiment iROAS "
+    "with its interval, and the budget plan's decision (scale / shift_budget_away / hold / test) with "
+    "its reason and confidence: the same decision as measurement.budget_plan, by construction.",
 )
 def channel_triangulation(
     context: dg.AssetExecutionContext, config: TriangulationConfig, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
     with warehouse.get_connection() as conn:
+        currency = reporting_currency(conn)
         run_id = latest_published_mmm_run(conn)
         if run_id is None:
             raise dg.Failure("no published MMM run yet: materialize the mix_model assets first")
@@ -66,22 +65,37 @@ def channel_triangulation(
             if table_exists(conn, "measurement.geo_experiment_results")
             else None
         )
+        credit = read_table(conn, "measurement.mta_channel_credit")
+        spend = read_table(conn, "marts.fct_weekly_channel_spend")
+        factors = warehouse_calibration_factors(conn, config.mta_model, run_id)
         inputs = triangulation_inputs(
-            read_table(conn, "measurement.mta_channel_credit"),
-            read_table(conn, "marts.fct_weekly_channel_spend"),
+            credit,
+            spend,
             read_table(conn, "measurement.mmm_channel_summary"),
             experiments,
             mta_model=config.mta_model,
             mmm_run_id=run_id,
+            experiment_calibration={
+                r.channel: r.calibration_factor
+                for r in factors.itertuples()
+                if r.factor_source == "experiment"
+            },
         )
+        plan = conn.execute("select * from measurement.budget_plan where run_id = ?", [run_id]).df()
+        if plan.empty:
+            raise dg.Failure(
+                f"measurement.budget_plan has no rows for the published MMM run {run_id}: "
+                "materialize measurement/budget_plan first"
+            )
+        blind = [c.name for c in load_channels() if not c.click_tracked]
         table = triangulate(
-            inputs, target_roas=config.target_roas, mta_share=config.mta_share,
+            inputs, plan, not_measurable_by_mta=blind,
             disagreement_factor=config.disagreement_factor,
         )  # fmt: skip
         replace_table(conn, TRIANGULATION_TABLE, table)
     shown = [
         c
-        for c in ("channel", "mta_roas", "mmm_roas", "mmm_mroas", "experiment_iroas", "decision")
+        for c in ("channel", "decision", "confidence", "mmm_mroas", "mta_roas", "experiment_iroas")
         if c in table
     ]
     return dg.MaterializeResult(
@@ -89,6 +103,46 @@ def channel_triangulation(
             "dagster/row_count": len(table),
             "mmm_run_id": run_id,
             "decisions": dg.MetadataValue.md(table[shown].round(2).to_markdown(index=False)),
-            "mta_vs_mmm_vs_experiment": sources_plot(table),
+            "mta_vs_mmm_vs_experiment": sources_plot(table, currency),
+        }
+    )
+
+
+EXPERIMENT_PLAN_TABLE = "measurement.experiment_plan"
+
+
+@dg.asset(
+    key=table_key(EXPERIMENT_PLAN_TABLE),
+    deps=[table_key("measurement.budget_plan"), table_key("marts.fct_weekly_revenue_panel")],
+    group_name="triangulation",
+    kinds={"python", "duckdb"},
+    pool=WAREHOUSE_POOL,
+    owners=["team:marketing-science"],
+    description="The next geo tests: for each channel the budget plan holds as `test` (ranked by budget "
+    "at stake x posterior uncertainty), treatment geos, duration, MDE and the smallest detectable iROAS, "
+    "designed on marts.fct_weekly_revenue_panel.",
+)
+def experiment_plan(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+    from triangulate.geo.experiment_plan import experiment_plan as plan_experiments
+
+    with warehouse.get_connection() as conn:
+        run_id = latest_published_mmm_run(conn)
+        if run_id is None:
+            raise dg.Failure("no published MMM run yet: materialize the mix_model assets first")
+        plan = conn.execute("select * from measurement.budget_plan where run_id = ?", [run_id]).df()
+        panel = read_table(conn, "marts.fct_weekly_revenue_panel")
+    proposals = plan_experiments(plan, panel)
+    with warehouse.get_connection() as conn:
+        replace_table(conn, EXPERIMENT_PLAN_TABLE, proposals)
+    shown = ["priority", "channel", "weeks", "mde_pct", "min_detectable_iroas", "treatment_geos"]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(proposals),
+            "mmm_run_id": run_id,
+            "proposals": dg.MetadataValue.md(
+                proposals[shown].round(2).to_markdown(index=False)
+                if len(proposals)
+                else "no channel needs a test: the plan can tell every channel apart"
+            ),
         }
     )

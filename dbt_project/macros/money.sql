@@ -15,3 +15,19 @@
 
 {#- Cast to the mart money type. -#}
 {% macro to_money(expr) -%}cast({{ expr }} as {{ triangulate.money_type() }}){%- endmacro %}
+
+{#-
+    The reporting currency, the one place it is normalized: var('reporting_currency')
+    (env TRIANGULATE_CURRENCY, default USD), trimmed and upper-cased, so `eur` joins the FX
+    rates (stg_reference__fx_rates upper-cases their codes). Anything but three letters fails
+    the build. marts.reporting_currency records the result with the data it converted.
+-#}
+{% macro reporting_currency() -%}
+    {%- set code = (var('reporting_currency') | string | trim | upper) -%}
+    {%- if not modules.re.fullmatch('[A-Z]{3}', code) -%}
+        {{ exceptions.raise_compiler_error(
+            "reporting currency '" ~ var('reporting_currency') ~ "' (TRIANGULATE_CURRENCY) is not "
+            ~ "an ISO 4217 code of three letters, e.g. USD or EUR") }}
+    {%- endif -%}
+    {{ return(code) }}
+{%- endmacro %}

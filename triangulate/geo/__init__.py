@@ -6,7 +6,8 @@ Modules (pure Python: numpy, scipy, pandas; never dagster):
 * ``synthetic_control``: simplex weights, synthetic control and DiD fits, conformal tests;
 * ``analysis``: one experiment in, ``measurement.geo_experiment_results`` rows out;
 * ``design``: power / minimum detectable effect by simulation, market selection;
-* ``registry``: ``landing/experiments/*.yaml``;
+* ``registry``: one experiment entry or YAML file of ``landing/experiments/``, validated
+  (which entry is current per id is dbt's ``stg_experiments__registry``);
 * ``calibration``: pymc-marketing lift-test rows and MTA calibration factors;
 * ``simulation``: synthetic panels and effect injection (tests, coverage, power);
 * ``cli``: ``triangulate geo analyze`` and ``triangulate geo design``.

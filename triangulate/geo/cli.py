@@ -78,10 +78,33 @@ def analyze(
         typer.echo(f"wrote {len(results)} rows to {out}")
 
 
+def warehouse_revenue_panel():
+    """The warehouse's zero-filled weekly net revenue per geo, as a long panel (read-only)."""
+    from triangulate.geo.experiment_plan import revenue_panel
+    from triangulate.paths import warehouse_path
+    from triangulate.warehouse import connect, read_table, table_exists
+
+    if not warehouse_path().exists():
+        raise FileNotFoundError(
+            f"no warehouse at {warehouse_path()}: pass --panel FILE.csv, or run `triangulate demo` "
+            "/ `triangulate run` first"
+        )
+    with connect(read_only=True) as conn:
+        if not table_exists(conn, "marts.fct_weekly_revenue_panel"):
+            raise FileNotFoundError(
+                "the warehouse has no marts.fct_weekly_revenue_panel yet: run `triangulate run` "
+                "(or pass --panel FILE.csv)"
+            )
+        return revenue_panel(read_table(conn, "marts.fct_weekly_revenue_panel"))
+
+
 @geo_app.command()
 def design(
-    panel: Path = typer.Option(
-        ..., "--panel", help="Long panel CSV with columns date, geo, value."
+    panel: Path | None = typer.Option(
+        None,
+        "--panel",
+        help="Long panel CSV with columns date, geo, value (default: the warehouse's "
+        "marts.fct_weekly_revenue_panel, net revenue per geo and week).",
     ),
     n_treated: int = typer.Option(6, "--n-treated", help="Treatment geos per candidate group."),
     weeks: str = typer.Option("4", "--weeks", help="Test lengths in weeks, comma-separated."),
@@ -118,7 +141,11 @@ def design(
     if kind not in ("holdout", "heavy_up"):
         raise typer.BadParameter("must be holdout or heavy_up", param_hint="--kind")
     try:
-        wide = to_wide(load_panel_csv(panel), source=str(panel))
+        if panel is None:
+            long, source = warehouse_revenue_panel(), "marts.fct_weekly_revenue_panel"
+        else:
+            long, source = load_panel_csv(panel), str(panel)
+        wide = to_wide(long, source=source)
         plan = design_experiment(
             wide,
             n_treated=n_treated,

@@ -1,4 +1,5 @@
-"""The geo experiment registry: ``landing/experiments/*.yaml`` (docs/contracts.md §3).
+"""Geo experiment specs: validating one registry entry or one YAML file of
+``landing/experiments/`` (docs/contracts.md §3).
 
 One YAML file holds one experiment (a mapping) or several (a list of mappings)::
 
@@ -16,6 +17,12 @@ One YAML file holds one experiment (a mapping) or several (a list of mappings)::
 spend they would have had without the test, summed over geos and days. A holdout
 removes spend, so it is negative; with a negative revenue lift that makes the iROAS of a
 channel that works positive.
+
+This module parses and validates; it does not decide which entry of the registry is
+current. An id registered again in a later file restates the experiment: dbt's
+``staging.stg_experiments__registry`` keeps the latest file's entry per id (the one owner of
+that rule) and the experiments asset builds its specs from that model's rows with
+:meth:`ExperimentSpec.from_dict`.
 """
 
 from __future__ import annotations
@@ -126,7 +133,9 @@ def _as_date(value: object, source: str, field: str) -> dt.date:
 
 
 def parse_experiment_file(path: str | Path) -> list[ExperimentSpec]:
-    """Parse one registry YAML file (a mapping or a list of mappings)."""
+    """Parse and validate one registry YAML file (a mapping or a list of mappings), its
+    entries in file order; an id repeated in it is kept as written (see the module
+    docstring: which entry is current is dbt's rule)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -141,29 +150,3 @@ def parse_experiment_file(path: str | Path) -> list[ExperimentSpec]:
         )
         for i, item in enumerate(items)
     ]
-
-
-def load_experiment_registry(folder: str | Path | None = None) -> list[ExperimentSpec]:
-    """Every experiment in ``folder`` (default ``landing/experiments/``), sorted by start.
-
-    Files ending in ``.yaml`` or ``.yml`` are read; an id used twice is an error naming
-    both files.
-    """
-    if folder is None:
-        from triangulate.paths import landing_folder
-
-        folder = landing_folder("experiments")
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    specs: list[ExperimentSpec] = []
-    seen: dict[str, Path] = {}
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        for spec in parse_experiment_file(path):
-            if spec.id in seen:
-                raise ValueError(
-                    f"{path}: experiment id {spec.id!r} is already used in {seen[spec.id]}"
-                )
-            seen[spec.id] = path
-            specs.append(spec)
-    return sorted(specs, key=lambda s: (s.start, s.id))

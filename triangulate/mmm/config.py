@@ -79,9 +79,33 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class BudgetConfig:
+    """The budget plan and the per-channel decisions (``triangulate.decisions``)."""
+
     horizon_weeks: int = 13
     lookback_weeks: int = 13
     bound_fraction: float = 0.30
+    target_roas: float = 1.0  # break-even marginal ROAS: 1 / contribution margin on net revenue
+    confidence: float = 0.8  # posterior probability a move needs before it is made
+    hold_band: float = 0.02
+    step: float = 0.01
+    test_width: float = 0.25
+    mode: str = "total"  # total (spend more or less overall) | reallocate (fixed total)
+    stale_after_weeks: int = 2  # data older than this at plan time gets a staleness warning
+
+    def rules(self, mode: str | None = None):
+        """The decision engine's settings (``triangulate.decisions.DecisionRules``)."""
+        from triangulate.decisions import DecisionRules
+
+        return DecisionRules(
+            target_roas=self.target_roas,
+            confidence=self.confidence,
+            bound_fraction=self.bound_fraction,
+            hold_band=self.hold_band,
+            step=self.step,
+            test_width=self.test_width,
+            horizon_weeks=self.horizon_weeks,
+            mode=mode or self.mode,
+        )
 
 
 @dataclass(frozen=True)
@@ -146,6 +170,10 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> MMMConfig:
         raise ConfigError(
             f"{source}: unknown key(s) {unknown} at the top level; expected {sorted(known)}"
         )
+    if "channels" not in raw:  # default: the paid channels of the channel registry
+        from triangulate.channels import paid_channels
+
+        raw = {**raw, "channels": paid_channels()}
     channels = _names(raw.get("channels"), f"{source}: channels", required=True)
     controls = _names(raw.get("controls") or [], f"{source}: controls", required=False)
     if clash := sorted(set(channels) & set(controls)):
@@ -267,6 +295,10 @@ def _check_values(config: MMMConfig, source: str) -> None:
         "budget.bound_fraction",
         f"must be in [0, 1), got {b.bound_fraction}",
     )
+    try:
+        b.rules()
+    except ValueError as exc:
+        need(False, "budget", str(exc))
     for name, prior in config.priors.overrides.items():
         need(
             isinstance(prior, dict) and "dist" in prior,

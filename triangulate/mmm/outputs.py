@@ -16,7 +16,7 @@ import xarray as xr
 from pytensor.xtensor import as_xtensor
 
 from triangulate.contracts import TABLE_COLUMNS
-from triangulate.mmm.model import DATE, GEO, FittedMMM
+from triangulate.mmm.model import DATE, GEO, TARGET, FittedMMM
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,42 @@ WEEKLY_CONTRIBUTION_COLUMNS = [
 ]
 RESPONSE_CURVE_COLUMNS = [*TABLE_COLUMNS["measurement.mmm_response_curves"]]
 DIAGNOSTICS_COLUMNS = [*TABLE_COLUMNS["measurement.mmm_diagnostics"]]
+PLAN_DATE_COLUMNS = [
+    "data_end",
+    "plan_start",
+    "plan_end",
+    "computed_at",
+    "data_age_weeks",
+    "staleness_warning",
+]
 BUDGET_PLAN_COLUMNS = [
     *TABLE_COLUMNS["measurement.budget_plan"],
     "expected_contribution_change_hdi_low",
     "expected_contribution_change_hdi_high",
     "horizon_weeks",
+    "plan",
+    "decision",
+    "spend_change_pct",
+    "mroas",
+    "mroas_hdi_low",
+    "mroas_hdi_high",
+    "p_mroas_above_target",
+    "confidence",
+    "target_roas",
+    "test_priority",
+    "reason",
+    *PLAN_DATE_COLUMNS,
+]
+BUDGET_PLAN_SUMMARY_COLUMNS = [
+    *TABLE_COLUMNS["measurement.budget_plan_summary"],
+    "horizon_weeks",
+    "target_roas",
+    "confidence_required",
+    "expected_revenue_change",
+    "revenue_change_hdi_low",
+    "revenue_change_hdi_high",
+    "channels_moved",
+    *PLAN_DATE_COLUMNS,
 ]
 
 
@@ -172,54 +203,71 @@ def weekly_contributions(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
     )
 
 
-def response_curves(fitted: FittedMMM, run_id: str, points: int = CURVE_POINTS) -> pd.DataFrame:
-    """Steady-state weekly response (money) of each channel at weekly spend levels.
-
-    Spend levels run from 0 to ``2 x`` the channel's mean weekly spend over the fit period.
-    Steady state: the spend has been constant long enough for the carryover to settle;
-    with normalized adstock weights the adstocked spend then equals the spend, so
-    ``response(s) = target_scale * sat(s / channel_scale)``. In the geo model the national
-    spend is split across geos by each geo's share of the channel's spend, and the geo
-    responses are summed. Uses at most 1000 posterior draws.
-    """
-    mmm, data = fitted.mmm, fitted.data
+def _posterior_sample(fitted: FittedMMM, max_draws: int = CURVE_MAX_DRAWS) -> dict:
+    """The saturation parameters of at most ``max_draws`` posterior draws (evenly spaced)."""
+    mmm = fitted.mmm
     posterior = mmm.idata.posterior
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-    keep = np.linspace(0, n_draws - 1, min(n_draws, CURVE_MAX_DRAWS)).astype(int)
-    params = {
+    keep = np.linspace(0, n_draws - 1, min(n_draws, max_draws)).astype(int)
+    return {
         arg: posterior[name]
         .stack(sample=("chain", "draw"))
         .isel(sample=keep)
         .drop_vars(["sample", "chain", "draw"])
         for arg, name in mmm.saturation.variable_mapping.items()
     }
+
+
+def steady_state_response(
+    fitted: FittedMMM, national_weekly_spend: xr.DataArray, geo_share: pd.DataFrame | None = None
+) -> xr.DataArray:
+    """Draws of each channel's steady-state weekly response (money per week, national).
+
+    ``national_weekly_spend``: dims ``(point, channel)``, money per week. Steady state: the
+    spend has been constant long enough for the carryover to settle; with normalized adstock
+    weights the adstocked spend then equals the spend, so
+    ``response(s) = target_scale * sat(s / channel_scale)``. In the geo model the national
+    spend is split across geos by ``geo_share`` (geo x channel, columns sum to 1; default:
+    each geo's share of the channel's spend over the fit period) and the geo responses are
+    summed. Returns dims ``(sample, point, channel)``, at most 1000 draws.
+    """
+    mmm, data = fitted.mmm, fitted.data
+    grid_cells = national_weekly_spend
+    if data.geo:
+        if geo_share is None:
+            by_geo = data.frame.groupby(GEO)[list(data.channels)].sum()
+            geo_share = by_geo / by_geo.sum()
+        share = xr.DataArray(
+            geo_share[list(data.channels)].fillna(0.0).to_numpy(),
+            dims=(GEO, "channel"),
+            coords={GEO: geo_share.index.astype(str).to_numpy(), "channel": list(data.channels)},
+        )
+        grid_cells = national_weekly_spend * share
+    params = _posterior_sample(fitted)
+    x = grid_cells / mmm.idata.constant_data["channel_scale"]
+    tensors = {arg: as_xtensor(arr.values, dims=arr.dims) for arg, arr in params.items()}
+    out = mmm.saturation.function(x=as_xtensor(x.values, dims=x.dims), **tensors)
+    coords = {dim: x.coords[dim].values for dim in x.dims if dim in x.coords}
+    response_da = xr.DataArray(np.asarray(out.eval()), dims=out.type.dims, coords=coords)
+    money = _national(response_da * mmm.idata.constant_data["target_scale"])
+    return money.transpose("sample", "point", "channel")
+
+
+def response_curves(fitted: FittedMMM, run_id: str, points: int = CURVE_POINTS) -> pd.DataFrame:
+    """Steady-state weekly response (money) of each channel at weekly spend levels from 0 to
+    ``2 x`` the channel's mean weekly spend over the fit period, with 94 % HDI
+    (:func:`steady_state_response`)."""
+    data = fitted.data
     weekly = data.frame.groupby(DATE)[list(data.channels)].sum().mean()
     grid = xr.DataArray(
         np.linspace(0, CURVE_MAX_MULTIPLE, points)[:, None] * weekly.to_numpy()[None, :],
         dims=("point", "channel"),
         coords={"channel": list(data.channels)},
     )
-    if data.geo:
-        by_geo = data.frame.groupby(GEO)[list(data.channels)].sum()
-        share = xr.DataArray(
-            (by_geo / by_geo.sum()).to_numpy(),
-            dims=(GEO, "channel"),
-            coords={GEO: by_geo.index.astype(str).to_numpy(), "channel": list(data.channels)},
-        )
-        grid_cells = grid * share
-    else:
-        grid_cells = grid
-    channel_scale = mmm.idata.constant_data["channel_scale"]
-    target_scale = mmm.idata.constant_data["target_scale"]
-    x = grid_cells / channel_scale
-    tensors = {arg: as_xtensor(arr.values, dims=arr.dims) for arg, arr in params.items()}
-    out = mmm.saturation.function(x=as_xtensor(x.values, dims=x.dims), **tensors)
-    coords = {dim: x.coords[dim].values for dim in x.dims if dim in x.coords}
-    response_da = xr.DataArray(np.asarray(out.eval()), dims=out.type.dims, coords=coords)
-    money = _national(response_da * target_scale)
+    money = steady_state_response(fitted, grid)
     rows = []
     for channel in data.channels:
-        draws = money.sel(channel=channel).transpose("sample", "point").values
+        draws = money.sel(channel=channel).values
         for k in range(points):
             low, high = hdi(draws[:, k])
             rows.append(
@@ -254,78 +302,137 @@ def diagnostics_frame(run_id: str, fitted_at: pd.Timestamp, gate, published: boo
     )
 
 
-def budget_plan(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
-    """Re-split the current weekly budget across channels for the next ``horizon_weeks``.
+def response_draws_at_current_spend(fitted: FittedMMM, rules) -> tuple:
+    """The decision engine's input: posterior draws of each channel's steady-state weekly
+    response (money per week) at multipliers of its current weekly spend, plus the mean
+    weekly target over the same weeks (money per week).
 
-    Current weekly spend per channel (per geo x channel in the geo model) is the mean over
-    the last ``lookback_weeks``; the total stays the same, and each cell may move within
-    ``+/- bound_fraction`` of its current spend. pymc-marketing's
-    ``mmm.budget_optimizer(...).allocate_budget`` maximizes the posterior-mean total media
-    contribution over the window (carryover after it included). The contribution change
-    per channel is ``contribution(recommended) - contribution(current)`` per posterior
-    draw, summed over the window; the table gives its mean and 94 % HDI. Spend columns are
-    totals over the horizon (weekly spend x ``horizon_weeks``), money.
-    """
-    mmm, data, cfg = fitted.mmm, fitted.data, fitted.config.budget
+    Current weekly spend = the mean national weekly spend over the last
+    ``budget.lookback_weeks`` weeks; in the geo model it is split across geos by their
+    share of the channel's spend in those weeks (a plan scales every geo alike)."""
+    from triangulate.decisions import ResponseDraws
+
+    data, cfg = fitted.data, fitted.config.budget
     last_weeks = data.weeks[-cfg.lookback_weeks :]
     recent = data.frame[data.frame[DATE].isin(last_weeks)]
-    cells = [GEO] if data.geo else []
-    current_df = (
-        recent.groupby(cells)[list(data.channels)].mean()
-        if cells
-        else recent[list(data.channels)].mean().to_frame().T
-    )
+    weekly = recent.groupby(DATE)[list(data.channels)].sum()
+    current = weekly.mean().to_numpy(dtype=float)
+    share = None
     if data.geo:
-        current = xr.DataArray(
-            current_df.to_numpy(),
-            dims=(GEO, "channel"),
-            coords={GEO: current_df.index.astype(str).to_numpy(), "channel": list(data.channels)},
-        )
-    else:
-        current = xr.DataArray(
-            current_df.to_numpy()[0], dims=("channel",), coords={"channel": list(data.channels)}
-        )
-    bounds = (
-        xr.concat(
-            [current * (1 - cfg.bound_fraction), current * (1 + cfg.bound_fraction)], dim="bound"
-        )
-        .assign_coords(bound=["lower", "upper"])
-        .transpose(*current.dims, "bound")
+        by_geo = recent.groupby(GEO)[list(data.channels)].sum()
+        share = by_geo / by_geo.sum().replace(0.0, np.nan)
+    reach = rules.bound_fraction + 3 * rules.step
+    multipliers = np.round(np.arange(1 - reach, 1 + reach + 1e-9, rules.step / 2), 10)
+    grid = xr.DataArray(
+        multipliers[:, None] * current[None, :],
+        dims=("point", "channel"),
+        coords={"channel": list(data.channels)},
     )
-    start = data.weeks[-1] + pd.Timedelta(weeks=1)
-    end = data.weeks[-1] + pd.Timedelta(weeks=cfg.horizon_weeks)
-    total = float(current.sum())
-    log.info("optimizing a weekly budget of %.2f for %s .. %s", total, start.date(), end.date())
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning)
-        optimizer = mmm.budget_optimizer(start_date=start, end_date=end)
-        result = optimizer.allocate_budget(total, budget_bounds=bounds)
-        recommended = result.budgets
-        variable = "channel_contribution_original_scale"
-        at_recommended = optimizer.evaluate_response_distribution(
-            {"channel_data": recommended}, response_variable=variable
-        )
-        at_current = optimizer.evaluate_response_distribution(
-            {"channel_data": current.broadcast_like(recommended)}, response_variable=variable
-        )
-    change = _national((at_recommended - at_current).sum(DATE))
-    recommended_national = _national(recommended)
-    current_national = _national(current)
-    rows = []
-    for channel in data.channels:
-        draws = change.sel(channel=channel).transpose("sample").values
-        low, high = hdi(draws)
-        rows.append(
-            {
-                "run_id": run_id,
-                "channel": channel,
-                "current_spend": float(current_national.sel(channel=channel)) * cfg.horizon_weeks,
-                "recommended_spend": float(recommended_national.sel(channel=channel))
-                * cfg.horizon_weeks,
-                "expected_contribution_change": float(draws.mean()),
-                "expected_contribution_change_hdi_low": low,
-                "expected_contribution_change_hdi_high": high,
-                "horizon_weeks": cfg.horizon_weeks,
-            }
-        )
-    return pd.DataFrame(rows, columns=BUDGET_PLAN_COLUMNS)
+    money = steady_state_response(fitted, grid, share)
+    draws = ResponseDraws(
+        tuple(data.channels),
+        current,
+        multipliers,
+        money.transpose("sample", "channel", "point").values,
+    )
+    weekly_revenue = float(recent.groupby(DATE)[TARGET].sum().mean())
+    return draws, weekly_revenue
+
+
+def plan_dates(fitted: FittedMMM, computed_at: pd.Timestamp, stale_after_weeks: int) -> dict:
+    """When the plan applies and how fresh its data are: ``data_end`` (last day of the last
+    week fitted), ``plan_start``/``plan_end`` (the next ``horizon_weeks`` weeks after it),
+    ``data_age_weeks`` at ``computed_at``, and a ``staleness_warning`` ('' when fresh)."""
+    weeks = fitted.data.weeks
+    horizon = fitted.config.budget.horizon_weeks
+    data_end = (pd.Timestamp(weeks[-1]) + pd.Timedelta(days=6)).normalize()
+    plan_start = data_end + pd.Timedelta(days=1)
+    plan_end = plan_start + pd.Timedelta(weeks=horizon) - pd.Timedelta(days=1)
+    computed = (
+        pd.Timestamp(computed_at).tz_localize(None)
+        if pd.Timestamp(computed_at).tzinfo
+        else pd.Timestamp(computed_at)
+    )
+    age = max((computed.normalize() - data_end).days, 0) / 7
+    warning = (
+        f"the data end on {data_end.date()}, {age:.0f} weeks before this plan was computed "
+        f"({computed.date()}): the plan's period {plan_start.date()} .. {plan_end.date()} is "
+        "in the past; load recent data and refit before acting on it"
+        if age > stale_after_weeks
+        else ""
+    )
+    return {
+        "data_end": data_end.date(),
+        "plan_start": plan_start.date(),
+        "plan_end": plan_end.date(),
+        "computed_at": computed,
+        "data_age_weeks": float(age),
+        "staleness_warning": warning,
+    }
+
+
+def budget_plan(
+    fitted: FittedMMM, run_id: str, computed_at: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The budget plan and every channel's decision, from one rule on the posterior draws
+    (:mod:`triangulate.decisions`), and the plan-level summary of both plans.
+
+    Returns ``(measurement.budget_plan, measurement.budget_plan_summary)``:
+
+    * ``budget_plan``: one row per channel for the plan of ``budget.mode``. Spend columns
+      are totals over the horizon (weekly spend x ``horizon_weeks``), money;
+      ``expected_contribution_change`` = the mean change of the channel's revenue over the
+      horizon (steady state), with its 94 % HDI; ``decision`` is the direction of the
+      planned change (``scale`` / ``shift_budget_away`` / ``hold`` / ``test``).
+    * ``budget_plan_summary``: one row per plan (``total``: spend more or less overall;
+      ``reallocate``: the same total re-split), ``recommended`` marks the one of
+      ``budget.mode`` (the one ``budget_plan`` holds): expected value with its HDI, the
+      value as a share of the horizon's revenue, P(plan beats the current allocation).
+    """
+    from triangulate.decisions import PLAN_MODES, decide
+
+    cfg = fitted.config.budget
+    computed_at = computed_at if computed_at is not None else pd.Timestamp.now(tz="UTC")
+    dates = plan_dates(fitted, computed_at, cfg.stale_after_weeks)
+    draws, weekly_revenue = response_draws_at_current_spend(fitted, cfg.rules())
+    horizon_revenue = weekly_revenue * cfg.horizon_weeks
+    summaries, chosen = [], None
+    for mode in PLAN_MODES:
+        decision = decide(draws, cfg.rules(mode))
+        summaries.append({"run_id": run_id, **decision.summary(horizon_revenue),
+                          "recommended": mode == cfg.mode, **dates})  # fmt: skip
+        if mode == cfg.mode:
+            chosen = decision
+    log.info(
+        "budget plan (%s) for %s .. %s: %s",
+        cfg.mode, dates["plan_start"], dates["plan_end"],
+        ", ".join(f"{r.channel} {r.decision} {r.spend_change_pct:+.0%}" for r in chosen.channels.itertuples()),
+    )  # fmt: skip
+    h = cfg.horizon_weeks
+    rows = chosen.channels
+    plan = pd.DataFrame(
+        {
+            "run_id": run_id,
+            "channel": rows["channel"],
+            "current_spend": rows["current_weekly_spend"] * h,
+            "recommended_spend": rows["planned_weekly_spend"] * h,
+            "expected_contribution_change": rows["expected_revenue_change"],
+            "expected_contribution_change_hdi_low": rows["revenue_change_hdi_low"],
+            "expected_contribution_change_hdi_high": rows["revenue_change_hdi_high"],
+            "horizon_weeks": h,
+            "plan": cfg.mode,
+            "decision": rows["decision"],
+            "spend_change_pct": rows["spend_change_pct"],
+            "mroas": rows["mroas"],
+            "mroas_hdi_low": rows["mroas_hdi_low"],
+            "mroas_hdi_high": rows["mroas_hdi_high"],
+            "p_mroas_above_target": rows["p_mroas_above_target"],
+            "confidence": rows["confidence"],
+            "target_roas": cfg.target_roas,
+            "test_priority": rows["test_priority"],
+            "reason": rows["reason"],
+            **dates,
+        }
+    )
+    summary = pd.DataFrame(summaries)
+    return plan[BUDGET_PLAN_COLUMNS], summary[BUDGET_PLAN_SUMMARY_COLUMNS]

@@ -94,7 +94,9 @@ def output_tables(
         "measurement.mmm_response_curves": outputs.response_curves(fitted, run_id),
     }
     if budget:
-        tables["measurement.budget_plan"] = outputs.budget_plan(fitted, run_id)
+        plan, summary = outputs.budget_plan(fitted, run_id)
+        tables["measurement.budget_plan"] = plan
+        tables["measurement.budget_plan_summary"] = summary
     return tables
 
 

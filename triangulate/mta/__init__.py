@@ -11,7 +11,8 @@ imports it at ``triangulate --help`` time):
   aggregated paths (to compare with ChannelAttribution);
 * :func:`triangulate.mta.paths.read_aggregated_paths` -- parse and validate the CSV.
 
-Model definitions: :mod:`triangulate.mta.engine`; SQL and journey rules:
+Models: :mod:`triangulate.mta.registry` (each model module registers itself; a new model
+is one new module); dispatch: :mod:`triangulate.mta.engine`; SQL and journey rules:
 :mod:`triangulate.mta.sql`; aggregated paths and their integer encoding:
 :mod:`triangulate.mta.paths`; heuristics on encoded paths:
 :mod:`triangulate.mta.heuristics`; exact Markov: :mod:`triangulate.mta.markov`;

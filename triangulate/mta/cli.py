@@ -1,7 +1,7 @@
 """`triangulate mta`: attribution on aggregated paths in ChannelAttribution's format.
 
 Imported when ``triangulate --help`` runs, so pandas, duckdb and scipy load inside the
-command only.
+command only. The models are those of :mod:`triangulate.mta.registry` (``--list-models``).
 """
 
 from pathlib import Path
@@ -9,9 +9,17 @@ from typing import Annotated
 
 import typer
 
-PATH_MODEL_NAMES = "first_touch,last_touch,last_non_direct,linear,position_based,markov_1,markov_2,markov_3,shapley"
-"""Default --models: every model that aggregated paths support (kept in step with
-``triangulate.mta.engine.PATH_MODELS``, which a test checks)."""
+
+def _list_models(value: bool) -> None:
+    """``--list-models``: every registered model, where it runs and what it does."""
+    if not value:
+        return
+    from triangulate.mta import registry
+
+    for model in registry.models():
+        where = "+".join(model.runs_on)
+        typer.echo(f"{model.name:<18} {model.kind:<6} {where:<16} {model.description}")
+    raise typer.Exit()
 
 
 def mta(
@@ -19,20 +27,35 @@ def mta(
         Path, typer.Option("--paths", help="Aggregated paths CSV (ChannelAttribution format).")
     ],
     models: Annotated[
-        str, typer.Option("--models", help="Comma-separated models (default: every path model).")
-    ] = PATH_MODEL_NAMES,
+        str,
+        typer.Option(
+            "--models",
+            "--model",
+            help="Comma-separated models (default: every model that runs on aggregated "
+            "paths; --list-models names them).",
+        ),
+    ] = "",
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the credits to this CSV.")
     ] = None,
     direct_channel: Annotated[
         str, typer.Option("--direct-channel", help="Channel that last_non_direct passes over.")
     ] = "direct",
+    list_models: Annotated[
+        bool,
+        typer.Option(
+            "--list-models",
+            is_eager=True,
+            callback=_list_models,
+            help="List the registered models (name, kind, where they run) and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Multi-touch attribution on aggregated paths: credited conversions and revenue per model and channel."""
     from triangulate.mta.engine import attribute_paths
     from triangulate.mta.paths import AggregatedPathsError, read_aggregated_paths
 
-    chosen = [m.strip() for m in models.split(",") if m.strip()]
+    chosen = [m.strip() for m in models.split(",") if m.strip()] or None
     try:
         frame = read_aggregated_paths(paths)
         credit = attribute_paths(frame, models=chosen, direct_channel=direct_channel)

@@ -2,46 +2,41 @@
 
 * :func:`attribute_paths`: ChannelAttribution-style aggregated paths (a DataFrame from
   :func:`triangulate.mta.paths.read_aggregated_paths`) -> credit per model x channel.
-* :func:`attribute_from_warehouse`: ``marts.fct_conversion_journeys`` and
-  ``marts.fct_touchpoints`` on a DuckDB (or PostgreSQL) connection -> the rows of
-  ``measurement.mta_channel_credit`` plus a by-campaign drill-down.
+* :func:`attribute_from_warehouse`: ``marts.fct_journey_touches`` (every touch with the
+  order whose journey it is in) and ``marts.fct_conversion_journeys`` on a DuckDB (or
+  PostgreSQL) connection -> the rows of ``measurement.mta_channel_credit`` plus a
+  by-campaign drill-down.
 
 Where the work happens. The warehouse does everything proportional to the data, in
-portable SQL (:mod:`triangulate.mta.sql`): it builds the journeys, credits every
-touch for the heuristics (exact campaigns and ages) and groups the journeys into
-aggregated paths by week (as integer path codes). Large tables are processed in buckets
-of people (``person_key`` ranges cut at quantiles, about ``TOUCHES_PER_BUCKET`` touches
-each, :func:`person_buckets`), one SQL pass per bucket, so the sorts and hash tables stay
-cache-sized and the cost grows linearly with the touches; a journey belongs to one
-person, so the buckets' small results simply add up (the same result as one pass, to
-float rounding). Python then works on the distinct paths only: they are encoded once
-as integer arrays (:class:`triangulate.mta.paths.EncodedPaths`) and every
-path-level model -- the heuristics for :func:`attribute_paths`, Markov transitions of
-orders 1-3 with the exact absorbing-chain solve, Shapley coalitions -- is a few
-vectorized numpy passes weighted by the path counts. Models:
+portable SQL (:mod:`triangulate.mta.sql`): it builds the journeys from the dbt model's
+assignment, credits every touch for the heuristics (exact campaigns and ages) and groups
+the journeys into aggregated paths by week (as integer path codes). Large tables are
+processed in buckets of people (``person_key`` ranges cut at quantiles, about
+``TOUCHES_PER_BUCKET`` touches each, :func:`person_buckets`), one SQL pass per bucket,
+so the sorts and hash tables stay cache-sized and the cost grows linearly with the
+touches; a journey belongs to one person, so the buckets' small results simply add up
+(the same result as one pass, to float rounding). Python then works on the distinct
+paths only: they are encoded once as integer arrays
+(:class:`triangulate.mta.paths.EncodedPaths`) and every path-level model -- the
+heuristics for :func:`attribute_paths`, Markov transitions of orders 1-3 with the exact
+absorbing-chain solve, Shapley coalitions -- is a few vectorized numpy passes weighted
+by the path counts.
 
-===================  ===================================================================
-first_touch          all credit to the first touch
-last_touch           all credit to the last touch
-last_non_direct      all credit to the last touch not on the ``direct`` channel
-                     (the last touch when the journey is all direct)
-linear               1/n per touch (a channel touched twice earns twice)
-position_based       40% first, 40% last, 20% shared by the middle; 50/50 for two touches
-time_decay           weight 2^(-days before conversion / half_life), normalized per
-                     journey (needs touch times: warehouse only)
-markov_1..markov_3   exact removal effects of a Markov chain of that order, non-converting
-                     journeys as nulls (:mod:`triangulate.mta.markov`)
-shapley              exact Shapley value over distinct channel sets
-                     (:mod:`triangulate.mta.shapley`)
-ordered_shapley      Shapley credit broken down by the order in which channels first
-                     appear (its own output frame; channel totals equal ``shapley``)
-===================  ===================================================================
+Models. Every model is an entry of :mod:`triangulate.mta.registry`, registered by the
+module that defines it (``triangulate mta --list-models`` prints them): ``touch`` models
+(per-touch weights: first/last touch, last non-direct, linear, position-based in
+:mod:`triangulate.mta.heuristics`; time decay, warehouse only) run in SQL on the
+warehouse and in numpy on aggregated paths; ``path`` models (Markov orders 1-3 in
+:mod:`triangulate.mta.markov`, Shapley and ordered Shapley in
+:mod:`triangulate.mta.shapley`) run on the encoded paths. This module dispatches on the
+registry only; a new model is one new module.
 
-Journeys (warehouse; ``L`` = ``lookback_days``, default 30). A converting journey is a
-row of ``marts.fct_conversion_journeys``; its touches are the person's touchpoints in
-``[converted_at - L days, converted_at]`` that come after the person's previous
-conversion, so each touch belongs to at most one conversion. The touches that belong to
-no conversion form the non-converting journeys (the Markov nulls): a person's leftover
+Journeys (warehouse; ``L`` = the dbt var ``journey_lookback_days``). MTA does not decide
+which touch belongs to which order: the dbt model ``marts.fct_journey_touches`` does,
+once, for MTA and for the paths of ``marts.fct_conversion_journeys`` alike (the lookback,
+click and view windows of the dbt vars, :mod:`triangulate.journeys`). A converting
+journey is one order's touches (its week: the conversion's). The touches that belong to
+no order form the non-converting journeys (the Markov nulls): a person's leftover
 touches in time order, a new journey starting after a silence longer than L days; such a
 journey's week is that of its last touch. Full rules:
 :func:`triangulate.mta.sql.journey_touches_from_warehouse_sql`.
@@ -79,28 +74,48 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from triangulate.mta import sql
-from triangulate.mta.heuristics import PATH_HEURISTIC_MODELS, heuristic_credit
-from triangulate.mta.markov import collapsed_steps, markov_credit
+from triangulate.contracts import TABLE_COLUMNS
+from triangulate.journeys import journey_lookback_days
+from triangulate.mta import registry, sql
+from triangulate.mta.heuristics import heuristic_credit
 from triangulate.mta.paths import EncodedPaths, decoded_paths, encode_path_codes, encode_paths
-from triangulate.mta.shapley import ordered_shapley_credit, sum_over_touch_order
+from triangulate.mta.registry import PATHS, WAREHOUSE, ModelContext, ModelOptions
 
-MARKOV_MODELS = ("markov_1", "markov_2", "markov_3")
-PATH_MODELS = (
-    "first_touch",
-    "last_touch",
-    "last_non_direct",
-    "linear",
-    "position_based",
-    *MARKOV_MODELS,
-    "shapley",
-)
-"""Models that need only the order of channels (what aggregated paths carry)."""
-CHANNEL_CREDIT_MODELS = (*PATH_MODELS[:5], "time_decay", *MARKOV_MODELS, "shapley")
-"""Every model that writes rows to ``measurement.mta_channel_credit``."""
-ALL_MODELS = (*CHANNEL_CREDIT_MODELS, "ordered_shapley")
 
-CHANNEL_CREDIT_COLUMNS = ["model", "week_start", "channel", "conversions", "revenue"]
+def path_models() -> tuple[str, ...]:
+    """Models that need only the order of channels (what aggregated paths carry): the
+    default of :func:`attribute_paths` and of ``triangulate mta``."""
+    return registry.names(PATHS)
+
+
+def channel_credit_models() -> tuple[str, ...]:
+    """Every model that writes rows to ``measurement.mta_channel_credit``: the default of
+    :func:`attribute_from_warehouse` (and so of the Dagster asset)."""
+    return registry.names(WAREHOUSE, output=registry.CHANNEL_CREDIT)
+
+
+def all_models() -> tuple[str, ...]:
+    """Every model that runs on the warehouse, those with their own output included."""
+    return registry.names(WAREHOUSE)
+
+
+_REGISTRY_NAMES = {
+    "PATH_MODELS": path_models,
+    "CHANNEL_CREDIT_MODELS": channel_credit_models,
+    "ALL_MODELS": all_models,
+}
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    """``PATH_MODELS``, ``CHANNEL_CREDIT_MODELS``, ``ALL_MODELS``: the registry's names
+    when read (the functions above)."""
+    if name in _REGISTRY_NAMES:
+        return _REGISTRY_NAMES[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+CHANNEL_CREDIT_COLUMNS = [*TABLE_COLUMNS["measurement.mta_channel_credit"]]
+"""Exactly the contract's columns of ``measurement.mta_channel_credit`` (triangulate.contracts)."""
 CAMPAIGN_CREDIT_COLUMNS = ["model", "week_start", "channel", "campaign", "conversions", "revenue"]
 ORDERED_SHAPLEY_COLUMNS = ["week_start", "channel", "touch_order", "conversions", "revenue"]
 
@@ -112,43 +127,33 @@ _TOUCH_COLUMNS = (
 )
 
 
-def check_models(models: Iterable[str], allowed: Sequence[str] = ALL_MODELS) -> tuple[str, ...]:
-    """The requested model names, validated, in the order given (duplicates dropped)."""
-    chosen = tuple(dict.fromkeys(models))
-    unknown = [m for m in chosen if m not in allowed]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; choose from {list(allowed)}")
-    if not chosen:
-        raise ValueError(f"no model chosen; choose from {list(allowed)}")
-    return chosen
+def check_models(models: Iterable[str], runs_on: str = WAREHOUSE) -> tuple[str, ...]:
+    """The requested model names, validated for ``runs_on`` (``paths`` or ``warehouse``),
+    in the order given (duplicates dropped); see :func:`triangulate.mta.registry.check`."""
+    return registry.check(models, runs_on)
 
 
 def attribute_paths(
-    paths: pd.DataFrame, models: Iterable[str] = PATH_MODELS, direct_channel: str = "direct"
+    paths: pd.DataFrame, models: Iterable[str] | None = None, direct_channel: str = "direct"
 ) -> pd.DataFrame:
     """Credit per model and channel for aggregated paths.
 
     ``paths``: the canonical frame of :func:`triangulate.mta.paths.aggregated_paths_frame`
-    (``path, conversions, revenue, nulls``). Returns ``model, channel, conversions,
-    revenue`` (conversions in conversions, revenue in the paths' money unit), one row per
-    model and channel seen in any path. ``time_decay`` needs touch times, which aggregated
-    paths do not have: asking for it is an error.
+    (``path, conversions, revenue, nulls``). ``models``: default :func:`path_models`.
+    Returns ``model, channel, conversions, revenue`` (conversions in conversions, revenue
+    in the paths' money unit), one row per model and channel seen in any path.
+    ``time_decay`` needs touch times, which aggregated paths do not have: asking for it
+    is an error.
 
     Every model runs in numpy on the paths encoded once (:func:`encode_paths`), so the
     cost follows the number of distinct paths. A ``week_start`` column, when present,
     fits the path-level models per week (as the warehouse does) and sums the weeks.
     """
-    models = tuple(models)
-    if "time_decay" in models:
-        raise ValueError(
-            "time_decay needs touch times; aggregated paths carry none (use the warehouse tables)"
-        )
-    chosen = check_models(models, PATH_MODELS)
+    chosen = check_models(path_models() if models is None else models, PATHS)
     encoded = encode_paths(paths)
-    frames = [
-        heuristic_credit(encoded, [m for m in chosen if m in PATH_HEURISTIC_MODELS], direct_channel)
-    ]
-    channel_level, _ = path_level_credit(encoded, chosen)
+    touch = [m for m in chosen if registry.get(m).kind == registry.TOUCH]
+    frames = [heuristic_credit(encoded, touch, direct_channel)]
+    channel_level, _ = path_level_credit(encoded, chosen, ModelOptions(direct_channel))
     frames.extend(channel_level)
     credit = (
         pd.concat([f[["model", "channel", "conversions", "revenue"]] for f in frames])
@@ -168,24 +173,26 @@ pass and 12-13% higher for 22M in one pass; at 22M, buckets of 2M beat 1M, 4.4M 
 
 def attribute_from_warehouse(
     conn: Any,
-    models: Iterable[str] = CHANNEL_CREDIT_MODELS,
-    lookback_days: float = 30,
+    models: Iterable[str] | None = None,
+    lookback_days: float | None = None,
     half_life_days: float = 7.0,
     direct_channel: str = "direct",
     journeys_table: str = "marts.fct_conversion_journeys",
-    touchpoints_table: str = "marts.fct_touchpoints",
+    journey_touches_table: str = "marts.fct_journey_touches",
     buckets: int | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run the models on the warehouse's journeys; heavy aggregation stays in SQL.
 
-    ``lookback_days``: how far before a conversion a touch still belongs to it, and the
-    silence that splits non-converting journeys (see
-    :func:`triangulate.mta.sql.journey_touches_from_warehouse_sql`).
-    ``half_life_days``: time decay's half-life, in days. ``buckets``: how many person
-    buckets build the journeys (default: from the touch count, :func:`person_buckets`);
-    the result does not depend on it.
+    The touches and their orders are ``journey_touches_table``'s (the dbt model owns the
+    assignment and its windows); ``journeys_table`` gives the conversions per week,
+    touched or not. ``lookback_days``: the silence that splits non-converting journeys;
+    None (the default) reads the dbt var ``journey_lookback_days``, the lookback the dbt
+    model applied (:func:`triangulate.journeys.journey_lookback_days`); pass a value only
+    to match a dbt build run with other ``--vars``. ``half_life_days``: time decay's
+    half-life, in days. ``buckets``: how many person buckets build the journeys (default:
+    from the touch count, :func:`person_buckets`); the result does not depend on it.
 
-    Returns a dict of DataFrames:
+    ``models``: default :func:`channel_credit_models`. Returns a dict of DataFrames:
 
     * ``channel_credit``: ``model, week_start, channel, conversions, revenue``, the rows of
       ``measurement.mta_channel_credit`` (week_start a DATE, Monday of the conversion week);
@@ -194,21 +201,27 @@ def attribute_from_warehouse(
       ``attributable_conversions, attributable_revenue`` (those with at least one touch,
       which is what every model's credits sum to) and ``non_converting_journeys``;
     * ``ordered_shapley`` (when asked for): ``week_start, channel, touch_order,
-      conversions, revenue``.
+      conversions, revenue``; in general, one frame per chosen model whose ``output`` is
+      not ``channel_credit``, under that name, ``week_start`` first.
 
     SQL builds the journeys of one bucket of people at a time and reduces them to
     per-touch heuristic credit by week x channel x campaign, aggregated paths by week and
     per-week counts; those small results add up over the buckets (a journey belongs to
     one person). The path-level models (Markov, Shapley) then run in numpy on the paths.
     """
-    chosen = check_models(models)
-    channels = _check_channels(conn, touchpoints_table)
+    chosen = check_models(channel_credit_models() if models is None else models, WAREHOUSE)
+    options = ModelOptions(direct_channel=direct_channel, half_life_days=half_life_days)
+    # every touch model's weight in one pass (linear is always needed: it splits the
+    # path models' credit across campaigns)
+    touch_models = registry.models(WAREHOUSE, registry.TOUCH)
+    weights = {m.name: m.sql_weight for m in touch_models}
+    channels = _check_channels(conn, journey_touches_table)
     heuristic_parts, path_parts, week_parts = [], [], []
-    for touches in bucketed_journey_touches(
-        conn, journeys_table, touchpoints_table, lookback_days, buckets
-    ):
+    for touches in bucketed_journey_touches(conn, journey_touches_table, lookback_days, buckets):
         heuristic_parts.append(
-            sql.query_frame(conn, sql.heuristic_credit_sql(touches, direct_channel, half_life_days))
+            sql.query_frame(
+                conn, sql.heuristic_credit_sql(touches, direct_channel, half_life_days, weights)
+            )
         )
         path_parts.append(journey_path_frames(conn, touches, True, channels))
         week_parts.append(sql.query_frame(conn, sql.attributable_weeks_sql(touches)))
@@ -219,23 +232,22 @@ def attribute_from_warehouse(
         sql.query_frame(conn, sql.conversion_weeks_sql(journeys_table)), week_parts
     )
     frames = []
-    for model in sql.HEURISTIC_MODELS:
-        if model not in chosen:
+    for model in touch_models:
+        if model.name not in chosen:
             continue
         part = heuristics[["week_start", "channel", "campaign"]].assign(
-            model=model,
-            conversions=heuristics[f"{model}__conversions"],
-            revenue=heuristics[f"{model}__revenue"],
+            model=model.name,
+            conversions=heuristics[f"{model.name}__conversions"],
+            revenue=heuristics[f"{model.name}__revenue"],
         )
-        if model == "time_decay" and part["conversions"].isna().any():
-            raise ValueError(
-                "time_decay needs touch times (age before conversion); these touches have none"
-            )
+        if part["conversions"].isna().any():
+            needs = model.needs or "a weight for every touch"
+            raise ValueError(f"{model.name} needs {needs}; these touches have none")
         frames.append(part)
     linear = heuristics[["week_start", "channel", "campaign"]].assign(
         conversions=heuristics["linear__conversions"], revenue=heuristics["linear__revenue"]
     )
-    channel_level, ordered = path_level_credit(paths, chosen)
+    channel_level, outputs = path_level_credit(paths, chosen, options)
     frames.extend(_split_by_campaign(credit, linear) for credit in channel_level)
     if frames:
         campaign_credit = pd.concat([f[CAMPAIGN_CREDIT_COLUMNS] for f in frames], ignore_index=True)
@@ -255,13 +267,13 @@ def attribute_from_warehouse(
         "campaign_credit": _sorted(campaign_credit[CAMPAIGN_CREDIT_COLUMNS]),
         "conversion_summary": summary,
     }
-    if ordered is not None:
-        result["ordered_shapley"] = ordered[ORDERED_SHAPLEY_COLUMNS]
+    for name, frame in outputs.items():
+        result[name] = frame[["week_start", *[c for c in frame.columns if c != "week_start"]]]
     return result
 
 
 def person_buckets(
-    conn: Any, touchpoints_table: str, buckets: int | None = None
+    conn: Any, journey_touches_table: str, buckets: int | None = None
 ) -> list[sql.PersonRange | None]:
     """The person buckets that build the journeys, one SQL pass each.
 
@@ -275,13 +287,13 @@ def person_buckets(
     (:func:`sql.person_key_quantiles_sql`); fewer when keys repeat.
     """
     if buckets is None:
-        touches = int(sql.query_frame(conn, sql.touch_count_sql(touchpoints_table)).iloc[0, 0])
+        touches = int(sql.query_frame(conn, sql.touch_count_sql(journey_touches_table)).iloc[0, 0])
         buckets = max(1, -(-touches // TOUCHES_PER_BUCKET))
     elif isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
         raise ValueError(f"buckets must be a positive integer, got {buckets!r}")
     if buckets == 1:
         return [None]
-    quantiles = sql.query_frame(conn, sql.person_key_quantiles_sql(touchpoints_table, buckets))
+    quantiles = sql.query_frame(conn, sql.person_key_quantiles_sql(journey_touches_table, buckets))
     values = quantiles.iloc[0, 0]
     if not isinstance(values, list | tuple | np.ndarray) or len(values) == 0:
         return [None]  # no touch has a person (the aggregate is NULL)
@@ -292,37 +304,37 @@ def person_buckets(
 
 def bucketed_journey_touches(
     conn: Any,
-    journeys_table: str,
-    touchpoints_table: str,
-    lookback_days: float,
+    journey_touches_table: str,
+    lookback_days: float | None = None,
     buckets: int | None = None,
 ) -> Iterator[str]:
     """The journey-touch table of each bucket of people in turn (:func:`person_buckets`,
     :func:`journey_touches`); each is dropped when the caller asks for the next one."""
-    for persons in person_buckets(conn, touchpoints_table, buckets):
-        with journey_touches(
-            conn, journeys_table, touchpoints_table, lookback_days, persons
-        ) as touches:
+    if lookback_days is None:
+        lookback_days = journey_lookback_days()
+    for persons in person_buckets(conn, journey_touches_table, buckets):
+        with journey_touches(conn, journey_touches_table, lookback_days, persons) as touches:
             yield touches
 
 
 @contextmanager
 def journey_touches(
     conn: Any,
-    journeys_table: str,
-    touchpoints_table: str,
-    lookback_days: float,
+    journey_touches_table: str,
+    lookback_days: float | None = None,
     persons: sql.PersonRange | None = None,
 ) -> Iterator[str]:
-    """A temporary journey-touch table built from the warehouse, dropped afterwards.
+    """A temporary journey-touch table built from the warehouse's journey assignment
+    (``marts.fct_journey_touches``), dropped afterwards.
 
-    Yields the table's name. ``persons``: only those people's journeys (None: everyone).
-    Journey rules: :func:`sql.journey_touches_from_warehouse_sql`.
+    Yields the table's name. ``lookback_days``: as in :func:`attribute_from_warehouse`.
+    ``persons``: only those people's journeys (None: everyone). Journey rules:
+    :func:`sql.journey_touches_from_warehouse_sql`.
     """
+    if lookback_days is None:
+        lookback_days = journey_lookback_days()
     touches = f"mta_journey_touches_{uuid.uuid4().hex[:12]}"
-    relation = sql.journey_touches_from_warehouse_sql(
-        journeys_table, touchpoints_table, lookback_days, persons
-    )
+    relation = sql.journey_touches_from_warehouse_sql(journey_touches_table, lookback_days, persons)
     conn.execute(
         f"create temporary table {touches} as select {_TOUCH_COLUMNS} from ({relation}) as r"
     )
@@ -334,21 +346,18 @@ def journey_touches(
 
 def aggregated_paths_from_warehouse(
     conn: Any,
-    lookback_days: float = 30,
+    lookback_days: float | None = None,
     by_week: bool = False,
-    journeys_table: str = "marts.fct_conversion_journeys",
-    touchpoints_table: str = "marts.fct_touchpoints",
+    journey_touches_table: str = "marts.fct_journey_touches",
     buckets: int | None = None,
 ) -> pd.DataFrame:
     """The warehouse's journeys as aggregated paths (``[week_start,] path, conversions,
     revenue, nulls``), e.g. to feed :func:`attribute_paths` or ChannelAttribution.
-    ``buckets``: as in :func:`attribute_from_warehouse`."""
-    channels = _check_channels(conn, touchpoints_table)
+    ``lookback_days``, ``buckets``: as in :func:`attribute_from_warehouse`."""
+    channels = _check_channels(conn, journey_touches_table)
     parts = [
         journey_path_frames(conn, touches, by_week, channels)
-        for touches in bucketed_journey_touches(
-            conn, journeys_table, touchpoints_table, lookback_days, buckets
-        )
+        for touches in bucketed_journey_touches(conn, journey_touches_table, lookback_days, buckets)
     ]
     encoded = _encode_path_parts(parts, by_week, channels)
     paths = pd.DataFrame({"path": pd.Series(decoded_paths(encoded), dtype="str")})
@@ -452,28 +461,30 @@ def _conversion_summary(
     ]
 
 
-def _check_channels(conn: Any, touchpoints_table: str) -> list[str]:
+def _check_channels(conn: Any, journey_touches_table: str) -> list[str]:
     """Every touch has a channel, and no channel contains the path separator; returns the
-    channels, sorted. Read from the touchpoints table: every touch lands in exactly one
-    journey (converting or not), so these are the journeys' channels."""
-    touchpoints = sql.table_name(touchpoints_table, "touchpoints table")
-    channels = sql.query_frame(conn, sql.channels_sql(touchpoints))["channel"]
+    channels, sorted. Every touch is in exactly one journey (converting or not), so these
+    are the journeys' channels."""
+    touches = sql.table_name(journey_touches_table, "journey touches table")
+    channels = sql.query_frame(conn, sql.channels_sql(touches))["channel"]
     if channels.isna().any():
-        raise ValueError(f"{touchpoints}: a touch has no channel (channel is NULL)")
+        raise ValueError(f"{touches}: a touch has no channel (channel is NULL)")
     bad = [c for c in channels if ">" in c]
     if bad:
-        raise ValueError(f"{touchpoints}: channel names must not contain '>' (found {bad[:5]})")
+        raise ValueError(f"{touches}: channel names must not contain '>' (found {bad[:5]})")
     return sorted(str(c) for c in channels)
 
 
 def path_level_credit(
-    paths: EncodedPaths, models: Sequence[str]
-) -> tuple[list[pd.DataFrame], pd.DataFrame | None]:
-    """Markov and Shapley credit of the chosen models, fitted per week of ``paths``.
+    paths: EncodedPaths, models: Sequence[str], options: ModelOptions | None = None
+) -> tuple[list[pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Credit of the chosen ``path`` models (Markov, Shapley, ...), fitted per week of
+    ``paths``; touch models among ``models`` are skipped.
 
     Returns a list of frames ``model, week_start, channel, conversions, revenue`` (one per
-    chosen channel-level model) and the ordered-Shapley frame (None unless asked for).
-    ``week_start`` is a DATE, NULL when the paths carry no week.
+    chosen model whose output is ``channel_credit``) and a dict output name -> frame for
+    the others (e.g. ``ordered_shapley``). ``week_start`` is a DATE, NULL when the paths
+    carry no week. The models share one :class:`~triangulate.mta.registry.ModelContext`.
     """
     weeks = _as_date(pd.Series(paths.groups, dtype=object))
 
@@ -481,20 +492,17 @@ def path_level_credit(
         week = weeks.iloc[frame["group"].to_numpy(dtype=np.int64)].reset_index(drop=True)
         return frame.drop(columns="group").reset_index(drop=True).assign(week_start=week)
 
-    markov_models = [model for model in MARKOV_MODELS if model in models]
-    steps = collapsed_steps(paths) if markov_models else None
-    frames = [
-        with_week(markov_credit(paths, int(model[-1]), steps)).assign(model=model)
-        for model in markov_models
-    ]
-    ordered = None
-    if "shapley" in models or "ordered_shapley" in models:
-        by_order = ordered_shapley_credit(paths)
-        if "shapley" in models:
-            frames.append(with_week(sum_over_touch_order(by_order)).assign(model="shapley"))
-        if "ordered_shapley" in models:
-            ordered = with_week(by_order)
-    return frames, ordered
+    context = ModelContext(options or ModelOptions())
+    frames, outputs = [], {}
+    for model in registry.models(kind=registry.PATH):
+        if model.name not in models:
+            continue
+        credit = with_week(model.credit(paths, context))
+        if model.output == registry.CHANNEL_CREDIT:
+            frames.append(credit.assign(model=model.name))
+        else:
+            outputs[model.output] = credit
+    return frames, outputs
 
 
 def _split_by_campaign(credit: pd.DataFrame, linear: pd.DataFrame) -> pd.DataFrame:
@@ -530,7 +538,7 @@ def _as_date(values: pd.Series) -> pd.Series:
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in ("model", "week_start", "channel", "campaign") if c in frame.columns]
-    order = {m: i for i, m in enumerate(ALL_MODELS)}
+    order = {m: i for i, m in enumerate(registry.names())}
     return (
         frame.assign(_model_order=frame["model"].map(order))
         .sort_values(["_model_order", *keys[1:]], na_position="first", kind="stable")

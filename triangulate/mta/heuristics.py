@@ -12,9 +12,14 @@ The same per-touch weights as the warehouse's SQL
 * position-based: 40% first, 40% last, 20% shared by the middle touches; 50/50 for two
   touches; 100% for one.
 
-Time decay needs touch times, which aggregated paths do not carry. A touch's credit is
-its weight x the path's conversions (and x its revenue); weights sum to 1 per path, so
-every model's credits sum to the paths' conversions and revenue.
+Time decay (``2^(-age_days / half_life_days)``, normalized per journey) needs touch
+times, which aggregated paths do not carry: it runs in the warehouse only. A touch's
+credit is its weight x the path's conversions (and x its revenue); weights sum to 1 per
+path, so every model's credits sum to the paths' conversions and revenue.
+
+Each model registers itself (:mod:`triangulate.mta.registry`, kind ``touch``) with its
+numpy weights and its SQL weight; :func:`heuristic_credit` runs any touch model on
+encoded paths.
 """
 
 from __future__ import annotations
@@ -24,40 +29,118 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from triangulate.mta import registry
 from triangulate.mta.paths import EncodedPaths
-from triangulate.mta.sql import POSITION_BASED_WEIGHTS
+from triangulate.mta.registry import ModelOptions, touch_model
 
-PATH_HEURISTIC_MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "position_based")
-"""Heuristics that need only the order of channels."""
+POSITION_BASED_WEIGHTS = (0.4, 0.2, 0.4)
+"""Position-based credit: first touch, all middle touches together, last touch."""
+
+
+def _length(paths: EncodedPaths) -> np.ndarray:
+    return np.repeat(paths.lengths, paths.lengths)
+
+
+@touch_model(
+    "first_touch",
+    description="all credit to the first touch",
+    sql_weight="case when position = 1 then 1.0 else 0.0 end",
+    order=10,
+)
+def first_touch(paths: EncodedPaths, options: ModelOptions) -> np.ndarray:
+    return (paths.touch_position == 0).astype(float)
+
+
+@touch_model(
+    "last_touch",
+    description="all credit to the last touch",
+    sql_weight="case when position = path_length then 1.0 else 0.0 end",
+    order=20,
+)
+def last_touch(paths: EncodedPaths, options: ModelOptions) -> np.ndarray:
+    return (paths.touch_position == _length(paths) - 1).astype(float)
+
+
+@touch_model(
+    "last_non_direct",
+    description="all credit to the last touch not on the direct channel "
+    "(the last touch when the journey is all direct)",
+    sql_weight="case when position = coalesce(last_non_direct_position, path_length) "
+    "then 1.0 else 0.0 end",
+    order=30,
+)
+def last_non_direct(paths: EncodedPaths, options: ModelOptions) -> np.ndarray:
+    position = paths.touch_position
+    direct_channel = options.direct_channel
+    direct = paths.channels.index(direct_channel) if direct_channel in paths.channels else -1
+    candidate = np.where(paths.touch_channel != direct, position, -1)
+    chosen = np.maximum.reduceat(candidate, paths.path_start[:-1])
+    chosen = np.where(chosen >= 0, chosen, paths.lengths - 1)
+    return (position == np.repeat(chosen, paths.lengths)).astype(float)
+
+
+@touch_model(
+    "linear",
+    description="1/n per touch (a channel touched twice earns twice)",
+    sql_weight="1.0 / path_length",
+    order=40,
+)
+def linear(paths: EncodedPaths, options: ModelOptions) -> np.ndarray:
+    return 1.0 / _length(paths)
+
+
+_FIRST, _MIDDLE, _LAST = POSITION_BASED_WEIGHTS
+
+
+@touch_model(
+    "position_based",
+    description="40% first, 40% last, 20% shared by the middle; 50/50 for two touches",
+    sql_weight=(
+        "case when path_length = 1 then 1.0 when path_length = 2 then 0.5 "
+        f"when position = 1 then {_FIRST} when position = path_length then {_LAST} "
+        f"else {_MIDDLE} / (path_length - 2) end"
+    ),
+    order=50,
+)
+def position_based(paths: EncodedPaths, options: ModelOptions) -> np.ndarray:
+    position, length = paths.touch_position, _length(paths)
+    with np.errstate(divide="ignore"):
+        middle_share = _MIDDLE / (length - 2)
+    return np.select(
+        [length == 1, length == 2, position == 0, position == length - 1],
+        [1.0, 0.5, _FIRST, _LAST],
+        default=middle_share,
+    )
+
+
+registry.register(
+    registry.AttributionModel(
+        name="time_decay",
+        kind=registry.TOUCH,
+        description="weight 2^(-days before conversion / half_life), normalized per journey",
+        sql_weight="decay / decay_total",
+        needs="touch times (age before conversion)",
+        order=60,
+        module=__name__,
+    )
+)
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    if name == "PATH_HEURISTIC_MODELS":  # the touch models that run on aggregated paths
+        return registry.names(registry.PATHS, kind=registry.TOUCH)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def heuristic_weights(paths: EncodedPaths, model: str, direct_channel: str) -> np.ndarray:
-    """float64 [touches]: the model's weight of every touch (sums to 1 per path)."""
-    position = paths.touch_position
-    length = np.repeat(paths.lengths, paths.lengths)
-    is_last = position == length - 1
-    if model == "first_touch":
-        return (position == 0).astype(float)
-    if model == "last_touch":
-        return is_last.astype(float)
-    if model == "linear":
-        return 1.0 / length
-    if model == "last_non_direct":
-        direct = paths.channels.index(direct_channel) if direct_channel in paths.channels else -1
-        candidate = np.where(paths.touch_channel != direct, position, -1)
-        last_non_direct = np.maximum.reduceat(candidate, paths.path_start[:-1])
-        chosen = np.where(last_non_direct >= 0, last_non_direct, paths.lengths - 1)
-        return (position == np.repeat(chosen, paths.lengths)).astype(float)
-    if model == "position_based":
-        first, middle, last = POSITION_BASED_WEIGHTS
-        with np.errstate(divide="ignore"):
-            middle_share = middle / (length - 2)
-        return np.select(
-            [length == 1, length == 2, position == 0, is_last],
-            [1.0, 0.5, first, last],
-            default=middle_share,
+    """float64 [touches]: the touch model's weight of every touch (sums to 1 per path)."""
+    found = registry.get(model)
+    if found.path_weights is None:
+        touch_models = list(registry.names(registry.PATHS, kind=registry.TOUCH))
+        raise ValueError(
+            f"{model!r} has no weights on aggregated paths; choose from {touch_models}"
         )
-    raise ValueError(f"unknown heuristic {model!r}; choose from {list(PATH_HEURISTIC_MODELS)}")
+    return np.asarray(found.path_weights(paths, ModelOptions(direct_channel=direct_channel)))
 
 
 def heuristic_credit(
@@ -65,7 +148,8 @@ def heuristic_credit(
 ) -> pd.DataFrame:
     """Credit per model, group and channel: ``model, group, channel, conversions, revenue``.
 
-    One row per model and (group, channel) touched on a path with conversions.
+    One row per model and (group, channel) touched on a path with conversions. ``models``:
+    touch models with weights on aggregated paths.
     """
     touch_path = paths.touch_path
     converting = paths.conversions[touch_path] > 0

@@ -31,6 +31,10 @@ week straight from :class:`~triangulate.mta.paths.EncodedPaths` with numpy (stat
 are integers, the path-level work follows the number of distinct paths);
 :func:`removal_effects` takes transition counts as a DataFrame with state names (e.g.
 from :func:`triangulate.mta.sql.markov_transitions_sql`).
+
+Registered models (:mod:`triangulate.mta.registry`, kind ``path``): ``markov_1`` to
+``markov_3`` (:data:`MARKOV_ORDERS`); the orders fitted on the same paths share one
+:func:`collapsed_steps`.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
+from triangulate.mta import registry
 from triangulate.mta.paths import EncodedPaths
 from triangulate.mta.sql import PATH_SEPARATOR
 
@@ -424,3 +429,29 @@ def _normalized(effects: np.ndarray) -> np.ndarray:
     """Shares summing to 1 (all zero when nothing converts)."""
     total = effects.sum()
     return effects / total if total > 0 else np.zeros_like(effects)
+
+
+MARKOV_ORDERS = (1, 2, 3)
+"""Chain orders registered as models ``markov_<order>``."""
+
+
+def _markov_model(order: int):
+    def credit(paths: EncodedPaths, context: registry.ModelContext) -> pd.DataFrame:
+        steps = context.memo("markov.collapsed_steps", lambda: collapsed_steps(paths))
+        return markov_credit(paths, order, steps)
+
+    return credit
+
+
+for _order in MARKOV_ORDERS:
+    registry.register(
+        registry.AttributionModel(
+            name=f"markov_{_order}",
+            kind=registry.PATH,
+            description=f"exact removal effects of an order-{_order} Markov chain, "
+            "non-converting journeys as nulls",
+            order=100 + _order,
+            credit=_markov_model(_order),
+            module=__name__,
+        )
+    )

@@ -17,6 +17,9 @@ of a journey, ``sum_k phi(j, k) = phi(j)``.
 
 Both run on :class:`~triangulate.mta.paths.EncodedPaths` with numpy: a path's
 distinct channels are its touches that are the first of their channel in the path.
+Registered models (:mod:`triangulate.mta.registry`, kind ``path``): ``shapley`` and
+``ordered_shapley`` (its own output frame, warehouse only); fitted on the same paths they
+share one :func:`ordered_shapley_credit`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from triangulate.mta.paths import EncodedPaths
+from triangulate.mta.registry import ModelContext, path_model
 
 
 def ordered_shapley_credit(paths: EncodedPaths) -> pd.DataFrame:
@@ -83,3 +87,23 @@ def sum_over_touch_order(ordered: pd.DataFrame) -> pd.DataFrame:
         .sum()
         .reset_index()
     )
+
+
+def _ordered(paths: EncodedPaths, context: ModelContext) -> pd.DataFrame:
+    return context.memo("shapley.ordered", lambda: ordered_shapley_credit(paths))
+
+
+@path_model("shapley", description="exact Shapley value over distinct channel sets", order=200)
+def shapley(paths: EncodedPaths, context: ModelContext) -> pd.DataFrame:
+    return sum_over_touch_order(_ordered(paths, context))
+
+
+@path_model(
+    "ordered_shapley",
+    description="Shapley credit by the order in which channels first appear "
+    "(its own output; channel totals equal shapley)",
+    order=210,
+    output="ordered_shapley",
+)
+def ordered_shapley(paths: EncodedPaths, context: ModelContext) -> pd.DataFrame:
+    return _ordered(paths, context)

@@ -8,8 +8,9 @@ same aggregates in SQL (the tests hold the numpy engine to them).
 
 Two relations feed the queries:
 
-* the warehouse tables of docs/contracts.md §5 (:func:`journey_touches_from_warehouse_sql`
-  builds journeys out of ``marts.fct_conversion_journeys`` and ``marts.fct_touchpoints``);
+* the warehouse's journey assignment, ``marts.fct_journey_touches`` (every touch with
+  the order whose journey it is in; the dbt model owns the journey windows), from which
+  :func:`journey_touches_from_warehouse_sql` builds the journeys;
 * aggregated paths in ChannelAttribution's format, loaded as one row per touch by
   :mod:`triangulate.mta.paths`.
 
@@ -34,8 +35,8 @@ Portability: the queries use only ANSI window functions, ``concat_ws``,
 ``string_agg(... order by ...)``, ``power``, ``greatest``, ``date_trunc('week', ...)`` and
 ``extract(epoch from ...)``, ``percentile_disc(array[...]) within group (order by ...)``
 and plain comparisons (person buckets, :class:`PersonRange`), all of which PostgreSQL and
-DuckDB share (the bucket queries were run on PostgreSQL 15 too). Parameters
-(lookback, half-life, the direct channel's name) are validated and inlined, so no
+DuckDB share (the bucket queries were run on PostgreSQL 15 too). Parameters (lookback,
+half-life, the direct channel's name, table names) are validated and inlined, so no
 driver-specific placeholder style is needed. The only engine-specific piece is how a
 query result becomes a DataFrame (:func:`query_frame`).
 """
@@ -45,7 +46,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -54,19 +55,6 @@ import pandas as pd
 
 PATH_SEPARATOR = " > "
 """How channels are joined in a path or a Markov state ('A > B'); channels never contain '>'."""
-
-POSITION_BASED_WEIGHTS = (0.4, 0.2, 0.4)
-"""Position-based credit: first touch, all middle touches together, last touch."""
-
-HEURISTIC_MODELS = (
-    "first_touch",
-    "last_touch",
-    "last_non_direct",
-    "linear",
-    "position_based",
-    "time_decay",
-)
-"""Models whose credit is a per-touch weight, computed entirely in SQL."""
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
 
@@ -170,125 +158,98 @@ def person_ranges(boundaries: Sequence[Any]) -> list[PersonRange]:
     ]
 
 
-def touch_count_sql(touchpoints_table: str) -> str:
-    """How many touches the touchpoints table holds (sizes the person buckets)."""
-    return f"select count(*) as touches from {table_name(touchpoints_table, 'touchpoints table')}"
+def touch_count_sql(touches_table: str) -> str:
+    """How many touches the journey-touches table holds (sizes the person buckets)."""
+    return f"select count(*) as touches from {table_name(touches_table, 'journey touches table')}"
 
 
-def person_key_quantiles_sql(touchpoints_table: str, buckets: int) -> str:
+def person_key_quantiles_sql(touches_table: str, buckets: int) -> str:
     """The ``person_key`` at each ``k / buckets`` quantile of the touches (k = 0..buckets-1),
     one array, in the database's order: cut there, buckets hold about equal numbers of
     touches. ``percentile_disc(array[...]) within group (order by ...)`` is the same
     ordered-set aggregate in PostgreSQL and DuckDB (DuckDB: 0.05 CPU-s for 2.2M touches
     and 2 fractions, 0.76 for 22M and 12). The k = 0 entry is the smallest key: a cut
     equal to it would leave the first bucket empty, so callers drop such cuts."""
-    touchpoints = table_name(touchpoints_table, "touchpoints table")
+    touches = table_name(touches_table, "journey touches table")
     if int(buckets) < 2:
         raise ValueError(f"person key quantiles need at least 2 buckets, got {buckets!r}")
     fractions = ", ".join(repr(k / int(buckets)) for k in range(int(buckets)))
     return f"""
 select percentile_disc(array[{fractions}]) within group (order by person_key) as boundaries
-from {touchpoints}
+from {touches}
 where person_key is not null
 """
 
 
 def journey_touches_from_warehouse_sql(
-    journeys_table: str,
-    touchpoints_table: str,
-    lookback_days: float,
-    persons: PersonRange | None = None,
+    journey_touches_table: str, lookback_days: float, persons: PersonRange | None = None
 ) -> str:
-    """SELECT producing the journey-touch relation from the warehouse tables.
+    """SELECT producing the journey-touch relation from the warehouse's journey assignment.
 
-    Definitions (``L`` = ``lookback_days``):
+    ``journey_touches_table`` (``marts.fct_journey_touches``, dbt) holds every touch once
+    with the order whose journey it is in: ``order_seq`` (the person's n-th order),
+    ``converted_at`` and ``net_revenue``, NULL for a touch in no order's journey. Which
+    touch belongs to which order (lookback, click and view windows, previous order) is
+    that dbt model's alone, set by the dbt vars ``journey_lookback_days``,
+    ``click_window_days`` and ``view_window_days``; ``marts.fct_conversion_journeys``
+    aggregates the same assignment, so MTA and the mart's paths agree touch for touch.
+    Definitions (``L`` = ``lookback_days``: the dbt var ``journey_lookback_days``, see
+    :func:`triangulate.journeys.journey_lookback_days`):
 
-    * A **converting journey** is one row of ``journeys_table``. Its touches are the same
-      person's touchpoints with ``converted_at - L days <= touched_at <= converted_at``
-      and, when the person converted before, ``touched_at >`` that previous
-      ``converted_at``. So a touch belongs to at most one conversion: the first one at or
-      after it, within L days. ``conversions = 1``, ``revenue = net_revenue``,
-      ``age_days = (converted_at - touched_at)`` in days. The table's own ``path``,
-      ``touch_count`` and ``first_touch_at`` are not re-read: the touches themselves
-      carry the campaigns and ages the models need.
-    * A **non-converting journey** is built from the touches that belong to no
-      conversion: a person's such touches, in time order, start a new journey whenever
-      the gap since the previous one exceeds L days (a person who stays silent for
-      longer than the lookback starts afresh). ``nulls = 1``; its week is the Monday of
-      its last touch. Recent touches count as non-converting as of this run; a later
-      run re-assigns them if they convert.
+    * A **converting journey** is an order's touches. ``conversions = 1``,
+      ``revenue = net_revenue``, ``age_days = (converted_at - touched_at)`` in days; its
+      week is the Monday of ``converted_at``.
+    * A **non-converting journey** is built from the touches that belong to no order: a
+      person's such touches, in time order, start a new journey whenever the gap since the
+      previous one exceeds L days (a person who stays silent for longer than the lookback
+      starts afresh). ``nulls = 1``; its week is the Monday of its last touch.
     * Touches within a journey are ordered by ``touched_at``, then ``touch_id``.
-    * Touches without a ``person_key`` cannot be linked to an order (NULL joins nothing):
-      they stay unassigned, as one unknown person's non-converting journeys.
+    * Touches without a ``person_key`` (fct_touchpoints has none) belong to no order:
+      they are one unknown person's non-converting journeys.
 
-    Cost: one hash join of touches to conversions, one sort of all touches (partitioned
-    by person and conversion, so a converting journey's positions come straight out of
-    it, with each person's last unassigned touch for the week of a non-converting
-    journey). Only the unassigned touches of people with a silence longer than the
-    lookback (found by a hash semi join) are sorted again, for the running journey
-    start, and grouped for their journeys' weeks; everyone else's unassigned touches are
-    one journey as they stand. Non-converting journeys get
-    positive ``journey_seq`` (the rank of their first touch among the person's
-    unassigned touches), converting ones ``-(conversion number)``.
+    Cost: one sort of the touches (partitioned by person and order, so a converting
+    journey's positions come straight out of it, with each person's last unassigned touch
+    for the week of a non-converting journey); no join. Only the unassigned touches of
+    people with a silence longer than the lookback (found by a hash semi join) are sorted
+    again, for the running journey start, and grouped for their journeys' weeks;
+    everyone else's unassigned touches are one journey as they stand. Non-converting
+    journeys get positive ``journey_seq`` (the rank of their first touch among the
+    person's unassigned touches), converting ones ``-order_seq``.
 
-    ``persons``: only the journeys of the people in this range (both tables filtered by
+    ``persons``: only the journeys of the people in this range (the table filtered by
     ``person_key``). A journey belongs to one person, so the journey-touch relations of
     ranges that partition the people are the whole relation, cut by person: the sorts and
     hash tables above then work on one bucket at a time.
     """
-    journeys = table_name(journeys_table, "journeys table")
-    touchpoints = table_name(touchpoints_table, "touchpoints table")
+    touches = table_name(journey_touches_table, "journey touches table")
     lookback_seconds = sql_number(float(lookback_days) * 86400.0, "lookback_days")
     people = "true" if persons is None else persons.predicate("person_key")
     return f"""
-with conversions as (
-    select
-        order_id,
-        person_key,
-        converted_at,
-        net_revenue,
-        row_number() over (partition by person_key order by converted_at, order_id) as journey_seq,
-        lag(converted_at) over (partition by person_key order by converted_at, order_id)
-            as previous_converted_at
-    from {journeys}
-    where {people}
-),
-matched_touches as (
-    -- every touch once, with the conversion it belongs to (NULL when none)
-    select
-        t.touch_id,
-        t.person_key,
-        t.touched_at,
-        t.channel,
-        t.campaign,
-        c.journey_seq as conversion_seq,
-        c.converted_at,
-        c.net_revenue
-    from (select * from {touchpoints} where {people}) as t
-    left join conversions as c
-        on t.person_key = c.person_key
-        and t.touched_at <= c.converted_at
-        and {epoch_seconds("t.touched_at")} >= {epoch_seconds("c.converted_at")} - {lookback_seconds}
-        and (c.previous_converted_at is null or t.touched_at > c.previous_converted_at)
-),
-ordered_touches as (
+with ordered_touches as (
     -- one sort: a converting journey's touches in order (position 1..n), and each
-    -- person's unassigned touches (conversion_seq NULL) in order, with the time of the
+    -- person's unassigned touches (order_seq NULL) in order, with the time of the
     -- previous unassigned touch and of the person's last unassigned touch
     select
-        *,
+        person_key,
+        order_seq,
+        touched_at,
+        channel,
+        campaign,
+        converted_at,
+        net_revenue,
         row_number() over journey_touches as position,
         lag(touched_at) over journey_touches as previous_touched_at,
         last_value(touched_at) over (
             journey_touches rows between unbounded preceding and unbounded following
         ) as last_touched_at
-    from matched_touches
-    window journey_touches as (partition by person_key, conversion_seq order by touched_at, touch_id)
+    from {touches}
+    where {people}
+    window journey_touches as (partition by person_key, order_seq order by touched_at, touch_id)
 ),
 null_ordered as (
     select person_key, position, previous_touched_at, last_touched_at, touched_at, channel, campaign
     from ordered_touches
-    where conversion_seq is null
+    where order_seq is null
 ),
 silent_people as (
     -- people with a silence longer than the lookback between two unassigned touches:
@@ -330,7 +291,7 @@ split_weeks as (
 )
 select
     person_key,
-    -conversion_seq as journey_seq,
+    -order_seq as journey_seq,
     cast(date_trunc('week', converted_at) as date) as week_start,
     cast(1 as double precision) as conversions,
     cast(net_revenue as double precision) as revenue,
@@ -340,7 +301,7 @@ select
     campaign,
     ({epoch_seconds("converted_at")} - {epoch_seconds("touched_at")}) / 86400.0 as age_days
 from ordered_touches
-where conversion_seq is not null
+where order_seq is not null
 union all
 -- everyone else's unassigned touches are one non-converting journey, numbered 1, as
 -- they stand (no second sort); its week is that of the person's last unassigned touch
@@ -394,7 +355,7 @@ def attributable_weeks_sql(touches: str) -> str:
     ``attributable_revenue`` (converting journeys with at least one touch: what every
     model credits) and ``non_converting_journeys``.
 
-    Conversions without any touch in the lookback window cannot be credited to a channel;
+    Conversions without any touch in their journey cannot be credited to a channel;
     :func:`conversion_weeks_sql` counts them, and the difference keeps every model's total
     honest. Counts per journey, so relations cut by person add up.
     """
@@ -424,44 +385,37 @@ full outer join null_weeks as n on n.week_start = t.week_start
 """
 
 
-def heuristic_credit_sql(touches: str, direct_channel: str, half_life_days: float) -> str:
-    """Per week x channel x campaign: each heuristic's credited conversions and revenue.
+def heuristic_credit_sql(
+    touches: str,
+    direct_channel: str,
+    half_life_days: float,
+    weights: Mapping[str, str] | None = None,
+) -> str:
+    """Per week x channel x campaign: each touch model's credited conversions and revenue
+    (columns ``<model>__conversions``, ``<model>__revenue``).
 
-    Per-touch weights within a converting journey of ``n`` touches (position ``i``):
-
-    * first touch: 1 if ``i = 1``; last touch: 1 if ``i = n``;
-    * last non-direct: 1 on the last touch whose channel is not ``direct_channel``
-      (the last touch when every touch is direct);
-    * linear: ``1/n`` per touch, so a channel touched twice earns twice
-      (ChannelAttribution's definition);
-    * position-based: 0.4 first, 0.4 last, 0.2 shared by the middle touches;
-      two touches 0.5 each; one touch 1;
-    * time decay: ``2^(-age_days / half_life_days)``, normalized to 1 within the journey.
+    ``weights``: model name -> SQL weight of a touch in a converting journey (default:
+    every touch model of :mod:`triangulate.mta.registry` with a ``sql_weight``), an
+    expression over ``position`` (1 = first), ``path_length``,
+    ``last_non_direct_position`` (the last touch whose channel is not ``direct_channel``;
+    NULL when every touch is direct), ``decay`` (``2^(-age_days / half_life_days)``) and
+    ``decay_total`` (its sum over the journey).
 
     A touch's credit is weight x the journey's conversions (and x its revenue). Weights
     sum to 1 per journey, so every model's credit sums to the conversions and revenue of
     the journeys that have touches. Time decay is NULL where touches carry no age.
     """
-    first, middle, last = POSITION_BASED_WEIGHTS
+    if weights is None:
+        from triangulate.mta import registry
+
+        weights = {
+            m.name: m.sql_weight for m in registry.models(registry.WAREHOUSE, registry.TOUCH)
+        }
     half_life = sql_number(half_life_days, "half_life_days")
-    weights = {
-        "first_touch": "case when position = 1 then 1.0 else 0.0 end",
-        "last_touch": "case when position = path_length then 1.0 else 0.0 end",
-        "last_non_direct": (
-            "case when position = coalesce(last_non_direct_position, path_length) then 1.0 else 0.0 end"
-        ),
-        "linear": "1.0 / path_length",
-        "position_based": (
-            "case when path_length = 1 then 1.0 when path_length = 2 then 0.5 "
-            f"when position = 1 then {first} when position = path_length then {last} "
-            f"else {middle} / (path_length - 2) end"
-        ),
-        "time_decay": "decay / decay_total",
-    }
     sums = ",\n    ".join(
-        f"sum(({weights[m]}) * conversions) as {m}__conversions,\n    "
-        f"sum(({weights[m]}) * revenue) as {m}__revenue"
-        for m in HEURISTIC_MODELS
+        f"sum(({weight}) * conversions) as {model}__conversions,\n    "
+        f"sum(({weight}) * revenue) as {model}__revenue"
+        for model, weight in weights.items()
     )
     return f"""
 with converting as (
@@ -670,3 +624,32 @@ group by {week}path
 def channels_sql(touches: str) -> str:
     """Every distinct channel in the journey-touch relation."""
     return f"select distinct channel from {touches}"
+
+
+def daily_linear_share_sql(journey_touches_table: str) -> str:
+    """Per week x day x channel x campaign of the conversion: the linear model's credited
+    conversions (each converting journey's touches share 1 conversion equally).
+
+    Used to spread a model's weekly campaign credit over the days of the week its
+    conversions happened (:func:`triangulate.mta.calibration.daily_credit`), as the path
+    models' weekly channel credit is already split across campaigns by linear's shares."""
+    touches = table_name(journey_touches_table, "journey touches table")
+    return f"""
+with converting as (
+    select
+        converted_at,
+        channel,
+        campaign,
+        count(*) over (partition by order_id) as path_length
+    from {touches}
+    where order_id is not null
+)
+select
+    cast(date_trunc('week', converted_at) as date) as week_start,
+    cast(converted_at as date) as date,
+    channel,
+    campaign,
+    sum(1.0 / path_length) as linear_conversions
+from converting
+group by 1, 2, 3, 4
+"""

@@ -18,11 +18,12 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from triangulate.report.format import fmt_datetime, reporting_currency
+from triangulate.report.format import fmt_datetime
 from triangulate.report.plots import channel_colors
 from triangulate.report.sections import SECTION_BUILDERS, ReportContext, css_token
 from triangulate.report.tables import (
     BUDGET_PLAN,
+    CURRENCY,
     EXPERIMENTS,
     MMM_CURVES,
     MMM_DIAGNOSTICS,
@@ -31,12 +32,35 @@ from triangulate.report.tables import (
     SPEND,
     TRIANGULATION,
     check_tables,
+    currency_of,
     latest_published_run,
     load_report_tables,
 )
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 LATEST_NAME = "latest.html"
+DEFAULT_CURRENCY = "USD"
+"""What frames handed in without ``marts.reporting_currency`` (and without ``currency=``)
+are taken to hold: dbt's default when ``TRIANGULATE_CURRENCY`` is unset."""
+
+
+def report_currency(tables: Mapping[str, pd.DataFrame], currency: str | None = None) -> str:
+    """The currency the report names: the one the marts hold (``marts.reporting_currency``,
+    recorded by dbt when it converted the money), never the environment at report time.
+
+    ``currency`` is for frames that do not come with that table; given together with it,
+    it must agree (a ``ValueError`` otherwise: a label cannot convert money). Neither:
+    :data:`DEFAULT_CURRENCY`.
+    """
+    recorded = currency_of(tables)
+    asked = currency.strip().upper() if currency else None
+    if recorded and asked and recorded != asked:
+        raise ValueError(
+            f"the marts hold money in {recorded} ({CURRENCY}); a report cannot show it as "
+            f"{asked}: money is converted once, by dbt, into TRIANGULATE_CURRENCY as it was "
+            "when the marts were built; rebuild them (materialize the transform group) to change it"
+        )
+    return recorded or asked or DEFAULT_CURRENCY
 
 
 def report_file_name(run_id: str) -> str:
@@ -92,7 +116,7 @@ def render_report(
         tables=checked,
         run=latest_published_run(checked[MMM_DIAGNOSTICS]),
         colors=report_channel_colors(checked),
-        currency=currency or reporting_currency(),
+        currency=report_currency(checked, currency),
         gate=gate,
         default_horizon_weeks=horizon,
     )
@@ -128,8 +152,9 @@ def build_report(
     ``tables``: warehouse name (``"marts.fct_weekly_channel_spend"``, ...; see
     ``REPORT_TABLES``) -> frame with the contract columns. Missing or empty tables are
     fine: their sections say which asset to materialize. An unknown name or a missing
-    column is a ``ValueError`` naming it. ``currency`` defaults to ``TRIANGULATE_CURRENCY``
-    (USD).
+    column is a ``ValueError`` naming it. Money is labelled with the currency of
+    ``marts.reporting_currency`` (see :func:`report_currency`; ``TRIANGULATE_CURRENCY`` is
+    not read here).
     """
     html = render_report(tables, run_id=run_id, generated_at=generated_at, currency=currency)
     out_dir = Path(out_dir)
@@ -145,5 +170,16 @@ def build_report(
 def build_report_from_warehouse(
     conn, out_dir: Path, run_id: str, *, generated_at: datetime | None = None
 ) -> Path:
-    """Read the report tables from a DuckDB connection and write the report (see above)."""
-    return build_report(load_report_tables(conn), out_dir, run_id=run_id, generated_at=generated_at)
+    """Read the report tables from a DuckDB connection and write the report (see above).
+
+    A warehouse with marts but without ``marts.reporting_currency`` (marts built before it
+    existed) is refused: their currency is unknown and a guessed label could be wrong.
+    """
+    tables = load_report_tables(conn)
+    has_marts = any(name.startswith("marts.") and not frame.empty for name, frame in tables.items())
+    if has_marts and currency_of(tables) is None:
+        raise ValueError(
+            f"the warehouse has marts but no {CURRENCY}, so their currency is unknown: "
+            "rebuild the marts with dbt (materialize the transform group), then the report"
+        )
+    return build_report(tables, out_dir, run_id=run_id, generated_at=generated_at)

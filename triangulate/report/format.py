@@ -1,23 +1,18 @@
 """How numbers read in the report: one formatter per kind of quantity.
 
-Money is in the reporting currency (``TRIANGULATE_CURRENCY``, default USD) and the
-currency is named in the column header or axis label, not repeated in every cell.
+Money is in the currency the marts hold (``marts.reporting_currency``, see
+:func:`triangulate.report.build.report_currency`) and the currency is named in the column
+header or axis label, not repeated in every cell.
 A missing value (None, NaN, infinite) prints as ``n/a``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import pandas as pd
 
 MISSING = "n/a"
-
-
-def reporting_currency() -> str:
-    """The reporting currency code (docs/contracts.md §1)."""
-    return os.environ.get("TRIANGULATE_CURRENCY", "USD")
 
 
 def _number(x: object) -> float | None:

@@ -31,6 +31,7 @@ from triangulate.report.format import (
 )
 from triangulate.report.tables import (
     BUDGET_PLAN,
+    BUDGET_SUMMARY,
     DATA_QUALITY,
     EXPERIMENTS,
     MMM_CONTRIBUTIONS,
@@ -115,6 +116,7 @@ class Section:
 
 
 SECTION_IDS = (
+    "answer",
     "summary",
     "spend-revenue",
     "contributions",
@@ -213,6 +215,118 @@ def _sum_over_weeks(frame: pd.DataFrame, column: str, weeks: set[pd.Timestamp]) 
 
 
 # ---------------------------------------------------------------------------- sections
+DECISION_WORDS = {
+    "scale": "spend more",
+    "shift_budget_away": "spend less",
+    "hold": "hold",
+    "test": "hold and test",
+}
+
+
+def answer(ctx: ReportContext) -> Section:
+    """The answer first: what to do with each channel's budget next, with dates and how
+    confident the model is (``measurement.budget_plan``, the same decisions as
+    ``measurement.triangulation``)."""
+    plan, notes = ctx.run_rows(BUDGET_PLAN)
+    blocks: list[Block] = list(notes)
+    title = "What to do next"
+    if plan.empty or "decision" not in plan:
+        if not notes:
+            blocks.append(
+                Note(
+                    "the budget plan of this run has no decisions: re-materialize "
+                    f"{REPORT_TABLES[BUDGET_PLAN].asset}",
+                    tone="missing",
+                )
+            )
+        return Section("answer", title, "The recommendation per channel.", blocks)
+    first = plan.iloc[0]
+    warning = str(first.get("staleness_warning") or "")
+    if warning:
+        blocks.append(Note(f"Stale data: {warning}.", tone="warn"))
+    summary_rows, _ = ctx.run_rows(BUDGET_SUMMARY)
+    cards = [
+        Card("Plan period", f"{fmt_date(first.get('plan_start'))} to {fmt_date(first.get('plan_end'))}",
+             f"{int(first.get('horizon_weeks', ctx.default_horizon_weeks))} weeks; data end {fmt_date(first.get('data_end'))}"),
+    ]  # fmt: skip
+    alternative = ""
+    if not summary_rows.empty:
+        recommended = as_bool(summary_rows["recommended"])
+        for is_shown, (_, s) in zip(recommended, summary_rows.iterrows(), strict=True):
+            value = (
+                f"{fmt_money(s['expected_value'])} {ctx.currency} "
+                f"(94% HDI {fmt_interval(s['value_hdi_low'], s['value_hdi_high'], fmt_money)})"
+            )
+            if is_shown:
+                cards.append(
+                    Card(
+                        "Expected gain of the plan",
+                        f"{fmt_money(s['expected_value'])} {ctx.currency}",
+                        f"94% HDI {fmt_interval(s['value_hdi_low'], s['value_hdi_high'], fmt_money)}; "
+                        f"{fmt_fraction_pct(s['value_pct_of_revenue'])} of revenue",
+                        "good" if s["expected_value"] > 0 else "",
+                    )
+                )
+                cards.append(
+                    Card(
+                        "P(plan beats current)",
+                        fmt_fraction_pct(s["p_beats_current"]),
+                        f"spend {fmt_money(s['current_spend'])} -> {fmt_money(s['planned_spend'])} {ctx.currency}",
+                    )
+                )
+            else:
+                alternative = (
+                    f"The other plan ({s['plan']}): spend {fmt_money(s['current_spend'])} -> "
+                    f"{fmt_money(s['planned_spend'])} {ctx.currency}, expected gain {value}, "
+                    f"P(beats current) {fmt_fraction_pct(s['p_beats_current'])}."
+                )
+    blocks.append(Cards(cards))
+    rows = []
+    for _, r in plan.sort_values("channel").iterrows():
+        now, planned = float(r["current_spend"]), float(r["recommended_spend"])
+        rows.append(
+            _cells(
+                _channel_cell(r["channel"]),
+                Cell(
+                    DECISION_WORDS.get(str(r["decision"]), str(r["decision"])),
+                    f"decision-{r['decision']}",
+                ),
+                f"{fmt_money(now)} -> {fmt_money(planned)}",
+                fmt_fraction_pct((planned - now) / now) if now else MISSING,
+                fmt_fraction_pct(r.get("confidence")),
+                Cell(str(r.get("reason", "")), "wrap"),
+            )
+        )
+    mode = str(first.get("plan", "total"))
+    gain_word = "gain: extra net revenue minus what the extra spend must earn back at the target"
+    blocks.append(
+        Table(
+            [
+                _txt("channel"),
+                _txt("decision"),
+                _num(f"spend ({ctx.currency}, plan period)"),
+                _num("change"),
+                _num("confidence"),
+                _txt("why"),
+            ],
+            rows,
+            f"Plan shown: {'spend more or less overall' if mode == 'total' else 'the same total, re-split'} "
+            f"({mode}). Confidence = posterior probability that the move's direction is right (for a "
+            f"held channel: that its marginal ROAS is above target). Expected {gain_word}. "
+            + alternative,
+        )
+    )
+    return Section(
+        "answer",
+        title,
+        "One recommendation per channel from one rule on the media mix model's posterior: budget "
+        "moves only where the model is confident the move pays; channels it cannot tell apart are "
+        "held, and the wide ones are named for a geo test. The same decisions appear in the "
+        "triangulation table below.",
+        blocks,
+    )
+
+
 def summary(ctx: ReportContext) -> Section:
     """Headline: period, total spend, net revenue, blended ROAS, data quality, MMM run."""
     spend, revenue = ctx.tables[SPEND], ctx.tables[REVENUE]
@@ -854,6 +968,7 @@ def diagnostics(ctx: ReportContext) -> Section:
 
 
 SECTION_BUILDERS: tuple[Callable[[ReportContext], Section], ...] = (
+    answer,
     summary,
     spend_revenue,
     contributions,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from triangulate.contracts import TABLE_COLUMNS
+from triangulate.contracts import DATA_QUALITY_COLUMNS, DATA_QUALITY_TABLE, TABLE_COLUMNS
+from triangulate.warehouse import CURRENCY_TABLE
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,12 @@ MMM_CONTRIBUTIONS = "measurement.mmm_weekly_contributions"
 MMM_CURVES = "measurement.mmm_response_curves"
 MMM_DIAGNOSTICS = "measurement.mmm_diagnostics"
 BUDGET_PLAN = "measurement.budget_plan"
+BUDGET_SUMMARY = "measurement.budget_plan_summary"
 MTA_CREDIT = "measurement.mta_channel_credit"
 EXPERIMENTS = "measurement.geo_experiment_results"
 TRIANGULATION = "measurement.triangulation"
-DATA_QUALITY = "measurement.data_quality"
+DATA_QUALITY = DATA_QUALITY_TABLE
+CURRENCY = CURRENCY_TABLE
 
 REPORT_TABLES: dict[str, ReportTable] = {
     t.name: t
@@ -58,19 +61,31 @@ REPORT_TABLES: dict[str, ReportTable] = {
                 "expected_contribution_change_hdi_low",
                 "expected_contribution_change_hdi_high",
                 "horizon_weeks",
+                "plan",
+                "decision",
+                "spend_change_pct",
+                "mroas",
+                "mroas_hdi_low",
+                "mroas_hdi_high",
+                "confidence",
+                "reason",
+                "data_end",
+                "plan_start",
+                "plan_end",
+                "staleness_warning",
             ),
         ),
+        ReportTable(BUDGET_SUMMARY, TABLE_COLUMNS[BUDGET_SUMMARY]),
         ReportTable(MTA_CREDIT, TABLE_COLUMNS[MTA_CREDIT]),
         ReportTable(EXPERIMENTS, TABLE_COLUMNS[EXPERIMENTS], ("interval_method", "interval_level")),
         ReportTable(TRIANGULATION, TABLE_COLUMNS[TRIANGULATION], ("mmm_mroas", "target_roas")),
-        ReportTable(
-            DATA_QUALITY, ("table_name", "checked_at", "success", "failed_expectations", "message")
-        ),
+        ReportTable(DATA_QUALITY, DATA_QUALITY_COLUMNS),
+        ReportTable(CURRENCY, TABLE_COLUMNS[CURRENCY]),
     )
 }
 """Warehouse name -> what the report needs from it (docs/contracts.md §5)."""
 
-MMM_RUN_TABLES = (MMM_SUMMARY, MMM_CONTRIBUTIONS, MMM_CURVES, BUDGET_PLAN)
+MMM_RUN_TABLES = (MMM_SUMMARY, MMM_CONTRIBUTIONS, MMM_CURVES, BUDGET_PLAN, BUDGET_SUMMARY)
 """Tables holding one set of rows per MMM run; the report shows one run from each."""
 
 
@@ -130,29 +145,56 @@ class MMMRunChoice:
 
 
 def latest_published_run(diagnostics: pd.DataFrame) -> MMMRunChoice:
-    """The published run with the latest ``fitted_at`` in ``measurement.mmm_diagnostics``.
+    """The run :func:`triangulate.warehouse.latest_published_mmm_run` picks (the published
+    run with the latest ``fitted_at``), applied to a ``measurement.mmm_diagnostics`` frame.
 
     Only published runs passed the convergence and accuracy gates, so only they are shown,
-    even when a later run exists that failed its gates.
+    even when a later run exists that failed its gates. The frame is handed to that one
+    function through an in-memory DuckDB connection, so the report and the assets cannot
+    disagree on which run is current.
     """
+    import duckdb
+
+    from triangulate.warehouse import MMM_DIAGNOSTICS_TABLE, latest_published_mmm_run
+
     if diagnostics.empty:
         return MMMRunChoice(
             None, None, f"not available yet: materialize {REPORT_TABLES[MMM_DIAGNOSTICS].asset}"
         )
-    published = diagnostics[as_bool(diagnostics["published"])]
-    if published.empty:
-        latest = diagnostics.assign(_t=pd.to_datetime(diagnostics["fitted_at"])).sort_values("_t")
+    runs = pd.DataFrame(
+        {
+            "run_id": diagnostics["run_id"].astype(str),
+            "fitted_at": pd.to_datetime(diagnostics["fitted_at"]),
+            "published": as_bool(diagnostics["published"]),
+        }
+    )
+    with duckdb.connect() as conn:
+        conn.execute(f"create schema {MMM_DIAGNOSTICS_TABLE.split('.')[0]}")
+        conn.register("_diagnostics", runs)
+        conn.execute(f"create table {MMM_DIAGNOSTICS_TABLE} as select * from _diagnostics")
+        run_id = latest_published_mmm_run(conn)
+    if run_id is None:
+        latest = runs.sort_values("fitted_at")
         return MMMRunChoice(
             None,
             None,
             f"no published MMM run yet: none of the {len(diagnostics)} run(s) passed the gates "
             f"(latest: {latest['run_id'].iloc[-1]}); see Model diagnostics",
         )
-    ordered = published.assign(_t=pd.to_datetime(published["fitted_at"])).sort_values(
-        ["_t", "run_id"]
-    )
-    last = ordered.iloc[-1]
-    return MMMRunChoice(str(last["run_id"]), pd.Timestamp(last["_t"]))
+    fitted_at = runs.loc[runs["run_id"] == run_id, "fitted_at"].max()
+    return MMMRunChoice(run_id, pd.Timestamp(fitted_at))
+
+
+def currency_of(tables: Mapping[str, pd.DataFrame]) -> str | None:
+    """The currency ``marts.reporting_currency`` records for the marts (dbt wrote it when it
+    converted the money), or ``None`` when the table is absent or empty."""
+    frame = tables.get(CURRENCY)
+    if frame is None or frame.empty:
+        return None
+    codes = sorted({str(c).strip().upper() for c in frame["currency"].dropna()})
+    if len(codes) != 1:
+        raise ValueError(f"table {CURRENCY} must hold exactly one currency, found {codes}")
+    return codes[0]
 
 
 def rows_of_run(frame: pd.DataFrame, run_id: str | None) -> pd.DataFrame:

@@ -186,6 +186,10 @@ def parameters(world: World) -> dict:
         "start_date": str(world.calendar.days[0]),
         "end_date": str(world.calendar.days[-1]),
         "geos": [m.geo for m in world.metros],
+        "population_weights": {
+            m.geo: float(w) for m, w in zip(world.metros, world.weights, strict=True)
+        },
+        "expected_net_share": cfg.EXPECTED_NET_SHARE,
         "average_order_value_usd": cfg.AVERAGE_ORDER_VALUE,
         "refund_rate": cfg.REFUND_RATE,
         "channels": {
@@ -229,3 +233,144 @@ def write_truth(world: World, people: People, out: Path, counts: dict) -> dict:
     (out / "tracking.json").write_text(json.dumps(tracking, indent=2) + "\n")
     (out / "parameters.json").write_text(json.dumps(parameters(world), indent=2) + "\n")
     return {"experiment": experiment, "tracking": tracking}
+
+
+def true_response_draws(truth_dir: Path, multipliers: np.ndarray, lookback_weeks: int = 13):
+    """The world's true steady-state weekly response around its current spend, as a
+    one-draw :class:`triangulate.decisions.ResponseDraws`: the decision engine run on it
+    gives the oracle plan, and any plan's true value is computed from it.
+
+    Current weekly spend of a channel in a metro ``s_g`` = its mean over the last
+    ``lookback_weeks`` complete weeks (``weekly_incremental_revenue.csv``). A national
+    multiplier ``m`` scales every metro's spend alike; at steady state the adstock equals
+    the spend, so the true weekly net revenue is
+    ``R(m) = net_share x 7 x sum_g beta w_g x_g / (x_g + K)``, ``x_g = m s_g / 7 / w_g``
+    (Michaelis-Menten per population unit; ``parameters.json``).
+    """
+    from triangulate.decisions import ResponseDraws
+
+    params = json.loads((truth_dir / "parameters.json").read_text())
+    weekly = pd.read_csv(
+        truth_dir / "weekly_incremental_revenue.csv", parse_dates=["week_start"], dtype={"geo": str}
+    )
+    weeks = np.sort(weekly["week_start"].unique())[-lookback_weeks:]
+    recent = weekly[weekly["week_start"].isin(weeks)]
+    geos = list(params["geos"])
+    w = np.array([params["population_weights"][g] for g in geos])
+    channels = tuple(params["channels"])
+    curves = np.zeros((1, len(channels), len(multipliers)))
+    current = np.zeros(len(channels))
+    for c, name in enumerate(channels):
+        spend = (
+            (recent[recent["component"] == name].groupby("geo")["spend"].sum() / len(weeks))
+            .reindex(geos, fill_value=0.0)
+            .to_numpy()
+        )
+        current[c] = spend.sum()
+        beta = params["channels"][name]["beta"]
+        k = params["channels"][name]["half_saturation_K"]
+        x = np.asarray(multipliers)[:, None] * spend[None, :] / 7.0 / w[None, :]
+        daily = beta * w[None, :] * x / (x + k)
+        curves[0, c] = params["expected_net_share"] * 7.0 * daily.sum(axis=1)
+    return ResponseDraws(channels, current, np.asarray(multipliers, dtype=float), curves)
+
+
+def true_plan_value(
+    truth_dir: Path,
+    planned_change: dict[str, float],
+    *,
+    target_roas: float,
+    horizon_weeks: int,
+    lookback_weeks: int = 13,
+) -> dict:
+    """True value of a plan given as channel -> relative spend change (``+0.1`` = +10 %):
+    ``revenue_change`` (true expected net revenue over the horizon, money) and ``value``
+    (revenue change minus ``target_roas`` x spend change), with the true marginal ROAS
+    per channel at current spend."""
+    grid = np.round(np.arange(0.5, 1.5 + 1e-9, 0.005), 6)
+    truth = true_response_draws(truth_dir, grid, lookback_weeks)
+    revenue = spend = 0.0
+    for c, name in enumerate(truth.channels):
+        m = 1.0 + float(planned_change.get(name, 0.0))
+        revenue += float(truth.response(c, m)[0] - truth.response(c, 1.0)[0])
+        spend += (m - 1.0) * float(truth.current_weekly_spend[c])
+    return {
+        "revenue_change": horizon_weeks * revenue,
+        "value": horizon_weeks * (revenue - target_roas * spend),
+        "true_mroas": {
+            name: float(truth.marginal_roas(c)[0]) for c, name in enumerate(truth.channels)
+        },
+    }
+
+
+CLEAR_MARGIN = 0.25
+"""A channel's true marginal ROAS is "clearly" above (below) the target when it is more than
+25 % above (below) it: the demo world's per-channel ROAS noise (order noise at ~54 orders a
+day, docs/benchmarks_mmm.md) is of that order, so a closer channel may go either way."""
+
+
+def score_plan(truth_dir: Path, plan: pd.DataFrame, *, confident: float = 0.8) -> dict:
+    """Judge a published ``measurement.budget_plan`` (one run) by the world's true response:
+
+    * ``value`` / ``revenue_change``: the plan's true value and net-revenue change over its
+      horizon (:func:`true_plan_value`), ``oracle_value``: the value of the plan the same
+      rules give on the true curves themselves (one exact draw);
+    * per channel: the true marginal ROAS at current spend, and whether the decision moved
+      it the wrong way: ``scale`` a channel clearly below the target (total plan) or clearly
+      below a channel it took budget from (reallocate), or the mirror image for
+      ``shift_budget_away``; ``wrong_and_confident`` when that decision's confidence is at
+      least ``confident``.
+    """
+    from triangulate.decisions import DecisionRules, decide
+
+    rows = plan.set_index("channel")
+    mode = str(rows["plan"].iloc[0])
+    target = float(rows["target_roas"].iloc[0])
+    horizon = int(rows["horizon_weeks"].iloc[0])
+    changes = rows["spend_change_pct"].astype(float).to_dict()
+    result = true_plan_value(truth_dir, changes, target_roas=target, horizon_weeks=horizon)
+    grid = np.round(np.arange(0.5, 1.5 + 1e-9, 0.005), 6)
+    truth = true_response_draws(truth_dir, grid)
+    oracle = decide(truth, DecisionRules(target_roas=target, horizon_weeks=horizon, mode=mode))
+    true_mroas = result["true_mroas"]
+    receivers = [c for c in rows.index if rows.loc[c, "decision"] == "scale"]
+    givers = [c for c in rows.index if rows.loc[c, "decision"] == "shift_budget_away"]
+    channels = []
+    for channel, row in rows.iterrows():
+        m = true_mroas[channel]
+        if mode == "total":
+            clearly_above = m > target * (1 + CLEAR_MARGIN)
+            clearly_below = m < target * (1 - CLEAR_MARGIN)
+        else:  # against the channels on the other side of the moves
+            clearly_above = any(m > true_mroas[g] * (1 + CLEAR_MARGIN) for g in givers)
+            clearly_below = any(m < true_mroas[r] * (1 - CLEAR_MARGIN) for r in receivers)
+        wrong = (row["decision"] == "scale" and clearly_below) or (
+            row["decision"] == "shift_budget_away" and clearly_above
+        )
+        # clearly on one side, yet neither moved that way nor named for a test
+        missed = row["decision"] == "hold" and (clearly_above or clearly_below)
+        channels.append(
+            {
+                "channel": channel,
+                "decision": row["decision"],
+                "spend_change_pct": float(row["spend_change_pct"]),
+                "confidence": float(row["confidence"]),
+                "true_mroas": m,
+                "oracle_change_pct": float(
+                    oracle.channels.set_index("channel").loc[channel, "spend_change_pct"]
+                ),
+                "wrong_direction": bool(wrong),
+                "missed": bool(missed),
+                "wrong_and_confident": bool(wrong and float(row["confidence"]) >= confident),
+            }
+        )
+    return {
+        "plan": mode,
+        "target_roas": target,
+        "horizon_weeks": horizon,
+        "value": result["value"],
+        "revenue_change": result["revenue_change"],
+        "oracle_value": float(oracle.value_draws[0]),
+        "oracle_revenue_change": float(oracle.revenue_change_draws[0]),
+        "channels": channels,
+    }

@@ -81,7 +81,7 @@ final as (
     from latest as l
     inner join latest as r
         on r.rate_date = l.rate_date
-        and r.currency = '{{ var("reporting_currency") }}'
+        and r.currency = '{{ triangulate.reporting_currency() }}'
 
 )
 

@@ -5,7 +5,8 @@
     spend or revenue, zero-filled (docs/contracts.md §5).
 
     - net_revenue from fct_weekly_revenue;
-    - spend_<channel> for each channel in var('mmm_paid_channels') from fct_weekly_channel_spend;
+    - spend_<channel> for each paid channel of the channel registry (paid_channel_names(),
+      var('channel_registry')) from fct_weekly_channel_spend;
     - control_<name> for each name in var('mmm_controls'): the mean over the week's days of
       the daily value, a geo's own value taking precedence over the national value (national
       values apply to every geo); averaged as decimals so every rebuild gives the same bits.
@@ -13,7 +14,7 @@
     Geos are those of reference_geos; orders in var('unknown_geo') are not in this table.
 -#}
 
-{%- set channels = var('mmm_paid_channels') %}
+{%- set channels = paid_channel_names() %}
 {%- set controls = var('mmm_controls') %}
 
 with geos as (

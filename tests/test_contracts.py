@@ -1,0 +1,105 @@
+"""The public tables' column lists have one owner each (triangulate.contracts): the marts'
+come from their dbt model ymls, the measurement tables' from contracts.py; every other
+list is derived from those or checked against them here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from triangulate.contracts import (
+    DATA_QUALITY_COLUMNS,
+    DATA_QUALITY_TABLE,
+    MARTS_MODELS_DIR,
+    MEASUREMENT_COLUMNS,
+    TABLE_COLUMNS,
+    mart_columns,
+)
+
+
+def _models(folder: Path) -> dict[str, dict]:
+    models = {}
+    for path in sorted(folder.glob("*.yml")):
+        for model in (yaml.safe_load(path.read_text()) or {}).get("models") or []:
+            models[model["name"]] = model
+    return models
+
+
+def test_mart_contract_columns_are_read_from_the_dbt_model_yml(tmp_path: Path) -> None:
+    (tmp_path / "fct_things.yml").write_text(
+        "version: 2\n"
+        "models:\n"
+        "  - name: fct_things\n"
+        "    columns:\n"
+        "      - name: thing_id\n"
+        "        config: {meta: {public: true}}\n"
+        "      - name: internal_note\n"
+        "      - name: amount\n"
+        "        config:\n"
+        "          meta: {public: true}\n"
+        "  - name: fct_private\n"
+        "    columns:\n"
+        "      - name: x\n"
+    )
+    assert mart_columns(tmp_path) == {"marts.fct_things": ("thing_id", "amount")}
+
+
+def test_every_enforced_mart_publishes_typed_contract_columns() -> None:
+    """Each mart with an enforced dbt contract has public columns (none silently dropped
+    from the contract), and each public column has the type dbt enforces."""
+    models = _models(MARTS_MODELS_DIR)
+    enforced = {
+        name
+        for name, m in models.items()
+        if ((m.get("config") or {}).get("contract") or {}).get("enforced")
+    }
+    marts = {t.split(".", 1)[1] for t in TABLE_COLUMNS if t.startswith("marts.")}
+    assert marts == enforced
+    for name in marts:
+        typed = {c["name"]: c.get("data_type") for c in models[name]["columns"]}
+        for column in TABLE_COLUMNS[f"marts.{name}"]:
+            assert typed[column], f"marts.{name}.{column} has no data_type"
+    assert TABLE_COLUMNS["marts.reporting_currency"] == ("currency",)
+
+
+def test_python_lists_of_contract_columns_are_the_contract() -> None:
+    from triangulate.geo.analysis import RESULT_COLUMNS
+    from triangulate.mmm import outputs
+    from triangulate.mta.engine import CHANNEL_CREDIT_COLUMNS
+    from triangulate.report.tables import REPORT_TABLES
+    from triangulate.triangulation import TRIANGULATION_COLUMNS
+
+    assert list(TABLE_COLUMNS["measurement.mta_channel_credit"]) == CHANNEL_CREDIT_COLUMNS
+    assert tuple(RESULT_COLUMNS) == TABLE_COLUMNS["measurement.geo_experiment_results"]
+    assert list(TABLE_COLUMNS["measurement.mmm_diagnostics"]) == outputs.DIAGNOSTICS_COLUMNS
+    for name, spec in REPORT_TABLES.items():
+        if name in TABLE_COLUMNS:
+            assert spec.required == TABLE_COLUMNS[name], name
+    assert REPORT_TABLES[DATA_QUALITY_TABLE].required == DATA_QUALITY_COLUMNS
+    # triangulate.triangulation writes the contract's columns plus mmm_mroas, in order
+    contract = iter(TRIANGULATION_COLUMNS)
+    assert all(c in contract for c in TABLE_COLUMNS["measurement.triangulation"])
+    assert set(MEASUREMENT_COLUMNS) <= set(TABLE_COLUMNS)
+
+
+def test_the_gates_expect_every_contract_column() -> None:
+    """The GX suites of the public tables check (expect_column_to_exist) at least the
+    contract's columns: a suite is data, so it is checked against the contract here."""
+    from triangulate.quality import GATED_TABLES
+
+    checked = 0
+    for table, path in GATED_TABLES.items():
+        if table not in TABLE_COLUMNS:
+            continue
+        suite = json.loads(path.read_text())
+        exist = {
+            e["kwargs"]["column"]
+            for e in suite["expectations"]
+            if e["type"] == "expect_column_to_exist"
+        }
+        missing = [c for c in TABLE_COLUMNS[table] if c not in exist]
+        assert not missing, f"{path.name} does not expect contract column(s) {missing}"
+        checked += 1
+    assert checked >= 5

@@ -1,0 +1,142 @@
+"""triangulate.warehouse as the one owner of: writing the gate log, which MMM run is the
+published one, and which currency the marts hold."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import duckdb
+import pandas as pd
+import pytest
+
+from triangulate.contracts import DATA_QUALITY_COLUMNS, DATA_QUALITY_TABLE
+from triangulate.warehouse import (
+    append_rows,
+    latest_published_mmm_run,
+    replace_table,
+    reporting_currency,
+)
+
+
+def test_append_rows_creates_appends_and_refuses_other_columns() -> None:
+    with duckdb.connect() as conn:
+        first = pd.DataFrame({"a": [1], "b": ["x"]})
+        assert append_rows(conn, "measurement.log", first) == 1
+        assert append_rows(conn, "measurement.log", first.assign(a=2)) == 1
+        with pytest.raises(
+            ValueError, match=r"measurement\.log: columns \['b', 'a'\] do not match"
+        ):
+            append_rows(conn, "measurement.log", first[["b", "a"]].assign(a=3))
+        rows = conn.execute("select a, b from measurement.log order by a").fetchall()
+    assert rows == [(1, "x"), (2, "x")]
+
+
+def _gate(table: str, success: bool, n_rows: int, failed: int):
+    """The parts of a quality.GateResult record_gate reads."""
+    return SimpleNamespace(
+        table=table, success=success, n_rows=n_rows, failed=[None] * failed,
+        message=lambda: f"{failed} failed",
+    )  # fmt: skip
+
+
+def test_record_gate_appends_contract_rows_and_never_misaligns_columns() -> None:
+    from dagster_project.assets.quality import record_gate
+
+    with duckdb.connect() as conn:
+        record_gate(conn, _gate("marts.fct_orders", False, 120, 2))
+        record_gate(conn, _gate("marts.fct_orders", True, 130, 0))
+        log = conn.execute(f"select * from {DATA_QUALITY_TABLE}").df()
+        assert tuple(log.columns) == DATA_QUALITY_COLUMNS
+        assert log["rows"].tolist() == [120, 130]
+        assert log["failed_expectations"].tolist() == [2, 0]
+
+        # a log an older version created with its columns in another order: inserting by
+        # position would swap `rows` and `failed_expectations` without a word
+        conn.execute(
+            f"create or replace table {DATA_QUALITY_TABLE} (table_name varchar, checked_at timestamp, "
+            "success boolean, failed_expectations bigint, rows bigint, message varchar)"
+        )
+        with pytest.raises(ValueError, match=r"measurement\.data_quality: columns .* do not match"):
+            record_gate(conn, _gate("marts.fct_orders", True, 140, 0))
+
+
+def _diagnostics(conn, rows: list[tuple[str, str, bool]]) -> None:
+    frame = pd.DataFrame(rows, columns=["run_id", "fitted_at", "published"])
+    frame["fitted_at"] = pd.to_datetime(frame["fitted_at"])
+    replace_table(conn, "measurement.mmm_diagnostics", frame)
+
+
+def test_latest_published_mmm_run_is_one_rule_for_assets_and_report() -> None:
+    from dagster_project.assets.triangulation import latest_published_mmm_run as asset_alias
+    from triangulate.report import latest_published_run
+
+    rows = [
+        ("run-a", "2026-01-01", True),
+        ("run-c", "2026-02-01", True),  # same fit time as run-b: the larger id wins
+        ("run-b", "2026-02-01", True),
+        ("run-d", "2026-03-01", False),  # later, but refused by the gate
+    ]
+    with duckdb.connect() as conn:
+        assert latest_published_mmm_run(conn) is None  # no table yet
+        _diagnostics(conn, rows)
+        assert latest_published_mmm_run(conn) == "run-c"
+        assert asset_alias(conn) == "run-c"
+        frame = conn.execute("select * from measurement.mmm_diagnostics").df()
+        # the report applies the same function to the frame, whatever its row order
+        for order in (frame, frame.iloc[::-1], frame.sample(frac=1.0, random_state=1)):
+            choice = latest_published_run(order.reset_index(drop=True))
+            assert choice.run_id == "run-c"
+            assert choice.fitted_at == pd.Timestamp("2026-02-01")
+        _diagnostics(conn, [(r, t, False) for r, t, _ in rows])
+        assert latest_published_mmm_run(conn) is None
+
+
+def test_reporting_currency_is_what_dbt_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIANGULATE_CURRENCY", "USD")
+    with duckdb.connect() as conn:
+        with pytest.raises(LookupError, match=r"marts\.reporting_currency does not exist"):
+            reporting_currency(conn)
+        replace_table(conn, "marts.reporting_currency", pd.DataFrame({"currency": ["EUR"]}))
+        assert reporting_currency(conn) == "EUR"
+
+
+def test_latest_views_show_the_latest_published_run_and_follow_new_ones(tmp_path) -> None:
+    """measurement.latest_<table>: SQL consumers get the published run without the rule."""
+    from triangulate.warehouse import publish_run
+
+    def diagnostics(run: str, fitted: str, published: bool) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"run_id": [run], "fitted_at": [pd.Timestamp(fitted)], "published": [published]}
+        )
+
+    def plan(run: str, spend: float) -> pd.DataFrame:
+        return pd.DataFrame({"run_id": run, "channel": ["tv", "meta"], "current_spend": spend})
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        for run, fitted, published, spend in (
+            ("a", "2026-01-01", True, 1.0),
+            ("b", "2026-01-08", True, 2.0),
+            ("c", "2026-01-15", False, 3.0),  # newer, but refused by the gate
+        ):
+            publish_run(
+                conn,
+                run,
+                {
+                    "measurement.mmm_diagnostics": diagnostics(run, fitted, published),
+                    "measurement.budget_plan": plan(run, spend),
+                },
+            )
+        view = conn.execute("select * from measurement.latest_budget_plan").df()
+        assert set(view["run_id"]) == {"b"} and len(view) == 2
+        latest = conn.execute("select run_id from measurement.latest_mmm_diagnostics").df()
+        assert list(latest["run_id"]) == ["b"]
+        publish_run(
+            conn,
+            "d",
+            {
+                "measurement.mmm_diagnostics": diagnostics("d", "2026-01-22", True),
+                "measurement.budget_plan": plan("d", 4.0),
+            },
+        )
+        view = conn.execute("select distinct run_id from measurement.latest_budget_plan").df()
+        assert list(view["run_id"]) == ["d"]
