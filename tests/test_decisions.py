@@ -159,3 +159,62 @@ def test_hdi_and_rule_validation() -> None:
     narrow = ResponseDraws(("a",), np.array([1.0]), np.array([0.9, 1.0, 1.1]), np.ones((2, 1, 3)))
     with pytest.raises(ValueError, match="multipliers cover"):
         decide(narrow)
+
+
+def test_score_plan_judges_moves_by_the_true_curves(tmp_path) -> None:
+    """The truth scorer on a tiny world: a cut of a channel whose true marginal ROAS is
+    clearly above target is wrong (and confident at 0.9); a reallocation is judged against
+    the channels on the other side of the moves."""
+    import json
+
+    from triangulate.simulator.truth import score_plan
+
+    weeks = pd.date_range("2026-01-05", periods=13, freq="W-MON")
+    rows = [
+        {"week_start": w, "geo": g, "component": ch, "spend": spend}
+        for w in weeks
+        for g in ("501", "502")
+        for ch, spend in (("good", 700.0), ("bad", 700.0))
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "weekly_incremental_revenue.csv", index=False)
+    # Michaelis-Menten per population unit: x = daily spend / w = 100 / 0.5 = 200 per geo;
+    # mROAS = beta K / (x + K)^2 -> good: 8 * 200 / 400^2 ... scaled below
+    params = {
+        "geos": ["501", "502"],
+        "population_weights": {"501": 0.5, "502": 0.5},
+        "expected_net_share": 1.0,
+        "channels": {
+            "good": {"beta": 2.0 * 400**2 / 200, "half_saturation_K": 200.0},  # mROAS 2.0
+            "bad": {"beta": 0.4 * 400**2 / 200, "half_saturation_K": 200.0},  # mROAS 0.4
+        },
+    }
+    (tmp_path / "parameters.json").write_text(json.dumps(params))
+
+    def plan(decisions: dict, mode: str) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {"channel": c, "decision": d, "spend_change_pct": chg, "confidence": 0.9,
+                 "plan": mode, "target_roas": 1.0, "horizon_weeks": 13}
+                for c, (d, chg) in decisions.items()
+            ]
+        )  # fmt: skip
+
+    right = score_plan(
+        tmp_path, plan({"good": ("scale", 0.2), "bad": ("shift_budget_away", -0.2)}, "total")
+    )
+    by = {c["channel"]: c for c in right["channels"]}
+    assert by["good"]["true_mroas"] == pytest.approx(2.0, rel=0.01)
+    assert not any(c["wrong_direction"] for c in right["channels"])
+    assert right["value"] > 0 and right["oracle_value"] >= right["value"]
+    wrong = score_plan(
+        tmp_path, plan({"good": ("shift_budget_away", -0.2), "bad": ("hold", 0.0)}, "total")
+    )
+    by = {c["channel"]: c for c in wrong["channels"]}
+    assert by["good"]["wrong_and_confident"] and by["bad"]["missed"]
+    assert wrong["value"] < 0
+    swap = score_plan(
+        tmp_path, plan({"good": ("shift_budget_away", -0.1), "bad": ("scale", 0.1)}, "reallocate")
+    )
+    by = {c["channel"]: c for c in swap["channels"]}
+    assert by["good"]["wrong_direction"] and by["bad"]["wrong_direction"]
+    assert swap["revenue_change"] < 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -100,6 +101,31 @@ def test_open_files_are_not_loaded_until_sealed(conn, tmp_path: Path) -> None:
     assert _load(conn, landing, "events").rows_loaded == 0
     (folder / "e.ndjson.open").rename(folder / "e.ndjson")
     assert _load(conn, landing, "events").rows_loaded == 1
+
+
+def test_gzipped_ndjson_loads_and_a_broken_one_is_named(conn, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    folder = landing / "events"
+    folder.mkdir(parents=True)
+    messages = [
+        {
+            "type": "page",
+            "messageId": f"gz{i}",
+            "timestamp": "2025-01-01T00:00:00Z",
+            "anonymousId": "a",
+        }
+        for i in range(3)
+    ]
+    data = "".join(json.dumps(m) + "\n" for m in messages).encode()
+    (folder / "events-1.ndjson.gz").write_bytes(gzip.compress(data))
+    (folder / "events-2.ndjson.gz").write_bytes(gzip.compress(data)[:-12])  # cut short
+    result = _load(conn, landing, "events")
+    assert result.files_loaded == ["events/events-1.ndjson.gz"] and result.rows_loaded == 3
+    assert len(result.errors) == 1
+    assert result.errors[0].startswith("landing/events/events-2.ndjson.gz: not a valid gzip file")
+    got = conn.execute("select message_id, _line from raw.segment_events order by _line").fetchall()
+    assert got == [("gz0", 1), ("gz1", 2), ("gz2", 3)]
+    assert _load(conn, landing, "events").files_skipped == 1
 
 
 def test_changed_file_after_loading_is_an_error_and_keeps_the_stored_rows(

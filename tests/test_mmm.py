@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from triangulate.mmm.config import ConfigError, load_config
+from triangulate.mmm.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "mmm_example"  # source: its README
 
@@ -192,6 +192,26 @@ def test_spend_columns_and_geo_sum():
     assert data.control_scales["price"] == pytest.approx(0.5)
     assert data.frame["price"].iloc[0] == pytest.approx(-1.0)
     assert data.frame["price"].iloc[1] == pytest.approx(1.0)
+
+
+def test_controls_default_to_the_control_columns_of_the_table():
+    """mmm.yaml names no controls: the MMM fits every control_<name> column it finds (the
+    mart has one per control the brand landed, or none); a list selects, [] turns them off."""
+    from triangulate.mmm.model import prepare_weekly
+
+    assert "controls" not in yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    weeks = pd.date_range("2024-01-01", periods=30, freq="W-MON")
+    frame = pd.DataFrame({
+        "week_start": weeks, "net_revenue": 100.0 + np.arange(30), "spend_tv": 1.0,
+        "control_holiday": np.arange(30) % 2, "control_price": 1.0 + np.arange(30) % 3,
+    })  # fmt: skip
+    assert prepare_weekly(frame, load_config(channels=["tv"])).controls == ("holiday", "price")
+    assert prepare_weekly(frame, load_config(channels=["tv"], controls=["price"])).controls == (
+        "price",
+    )
+    assert prepare_weekly(frame, load_config(channels=["tv"], controls=[])).controls == ()
+    bare = frame.drop(columns=["control_holiday", "control_price"])
+    assert prepare_weekly(bare, load_config(channels=["tv"])).controls == ()
 
 
 def test_spend_share_prior_formula():

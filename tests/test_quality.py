@@ -22,7 +22,13 @@ GEOS = ["501", "602", "803"]
 CHANNELS = ["meta", "tiktok", "tv"]
 
 
+FX_CURRENCIES = ["USD", "CAD", "EUR", "GBP"]
+"""What ``quality.known_currencies`` gives the asset checks for an FX reference of CAD, EUR
+and GBP (plus USD, its quote currency)."""
+
+
 def gate(table: str, frame: pd.DataFrame, **kwargs) -> quality.GateResult:
+    kwargs["parameters"] = {"known_currencies": FX_CURRENCIES, **(kwargs.get("parameters") or {})}
     return validate_table(table, frame, today=TODAY, data_docs=False, **kwargs)
 
 
@@ -574,6 +580,31 @@ def test_data_docs_keep_only_the_newest_runs(
     index = (tmp_path / "index.html").read_text()
     assert pages[0].relative_to(tmp_path).as_posix() not in index
     assert pages[2].relative_to(tmp_path).as_posix() in index
+
+
+def test_known_currencies_are_what_dbt_converts() -> None:
+    """The FX reference's currencies plus its quote currency (dbt converts USD at 1 whether
+    fx_rates.csv lists it or not); without an FX reference, the quote currency alone."""
+    import duckdb
+
+    assert quality.fx_quote_currency() == "USD"
+    assert quality.load_parameters()["known_currencies"] == ["USD"]
+    with duckdb.connect() as conn:
+        assert quality.known_currencies(conn) == ["USD"]
+        conn.execute("create schema raw")
+        conn.execute(
+            "create table raw.reference_fx_rates as select * from (values "
+            "('2025-01-01', 'EUR', '1.1'), ('2025-01-01', ' gbp', '1.3'), ('2025-01-01', null, '1')"
+            ") v(date, currency, usd_per_unit)"
+        )
+        assert quality.known_currencies(conn) == ["EUR", "GBP", "USD"]
+
+
+def test_a_known_currencies_list_in_quality_yaml_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "quality.yaml"
+    path.write_text("parameters:\n  known_currencies: [EUR, GBP]\n")
+    with pytest.raises(ValueError, match="currencies dbt converts"):
+        quality.load_parameters(path)
 
 
 def test_known_channels_cover_the_channel_rules() -> None:

@@ -207,6 +207,23 @@ def test_stripe_secret_rotation_two_v1_signatures(receiver, client):
     assert post_stripe(client, body, secrets=["whsec_x", "whsec_y"]).status_code == 400
 
 
+def test_a_repeated_signature_header_is_refused_so_the_stored_one_is_the_verified_one(
+    receiver, client
+):
+    body = stripe_event("evt_two_signature_headers")
+    verified = stripe_signature_header(STRIPE_TEST_WEBHOOK_SECRET, body, int(time.time()))
+    other = "t=1,v1=" + "0" * 64
+    before = receiver.lines("stripe")
+    response = client.post(
+        "/webhooks/stripe",
+        content=body,
+        headers=[("Stripe-Signature", verified), ("Stripe-Signature", other)],
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "header_repeated"
+    assert receiver.lines("stripe") == before
+
+
 def test_duplicates_are_stored_twice(receiver, client):
     body = stripe_event("evt_duplicate")
     assert post_stripe(client, body).status_code == 200
@@ -261,6 +278,50 @@ def test_signed_shopify_order_is_stored_with_its_headers(receiver, client):
         "x-shopify-webhook-id",
         "x-shopify-shop-domain",
     }
+
+
+def test_shopify_keeps_only_its_documented_headers_and_bounds_them(receiver, client):
+    body = json.dumps({"id": 820982911946154509, "total_price": "5.00"}).encode()
+    documented = {
+        "X-Shopify-Event-Id": "ev-documented",
+        "X-Shopify-Triggered-At": "2026-11-23T00:35:49.123Z",
+        "X-Shopify-API-Version": "2026-10",
+    }
+    response = client.post(
+        "/webhooks/shopify",
+        content=body,
+        headers={
+            **shopify_headers(body, webhook_id="wh-documented"),
+            **documented,
+            "X-Shopify-Debug-Blob": "x" * 4000,
+            "X-Shopify-Anything": "y",
+        },
+    )
+    assert response.status_code == 200, response.text
+    record = json.loads(receiver.lines("shopify")[-1])
+    assert set(record["headers"]) == {
+        "x-shopify-hmac-sha256",
+        "x-shopify-topic",
+        "x-shopify-webhook-id",
+        "x-shopify-shop-domain",
+        "x-shopify-event-id",
+        "x-shopify-triggered-at",
+        "x-shopify-api-version",
+    }
+    before = receiver.lines("shopify")
+    too_long = client.post(
+        "/webhooks/shopify",
+        content=body,
+        headers={**shopify_headers(body), "X-Shopify-Event-Id": "e" * 2000},
+    )
+    twice = client.post(
+        "/webhooks/shopify",
+        content=body,
+        headers=[*shopify_headers(body).items(), ("X-Shopify-Webhook-Id", "wh-other")],
+    )
+    assert (too_long.status_code, too_long.json()["code"]) == (400, "header_too_long")
+    assert (twice.status_code, twice.json()["code"]) == (400, "header_repeated")
+    assert receiver.lines("shopify") == before
 
 
 def test_bad_shopify_deliveries_are_rejected(receiver, client):

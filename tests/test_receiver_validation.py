@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from triangulate.receiver.validation import (
     check_segment_body_write_key,
     check_stripe_event,
     decode_content,
+    parse_iso_date_time,
     parse_json_object,
     segment_messages,
     verify_shopify_hmac,
@@ -275,6 +277,47 @@ def test_invalid_batches_are_rejected_whole(payload):
     assert rejected(segment_messages, payload, None, NOW, 32 * 1024).status == 400
 
 
+def test_a_missing_timestamp_is_computed_as_segment_does():
+    def stored(message: dict) -> str:
+        (line,) = segment_messages(message, "track", NOW, 32 * 1024)
+        return json.loads(line)["timestamp"]
+
+    assert stored({"userId": "u"}) == NOW
+    assert stored({"userId": "u", "timestamp": None}) == NOW
+    # receivedAt - (sentAt - originalTimestamp): the client's clock is 1 h fast
+    skewed = {"originalTimestamp": "2026-11-23T00:50:00Z", "sentAt": "2026-11-23T01:00:00+00:00"}
+    assert stored({"userId": "u", **skewed}) == "2026-11-22T23:50:00.000000Z"
+    assert stored({"userId": "u", "originalTimestamp": "2026-11-22T10:00:00+02:00"}) == (
+        "2026-11-22T08:00:00.000000Z"
+    )
+    assert stored({"userId": "u", "originalTimestamp": "garbage", "sentAt": "x"}) == NOW
+    # a timestamp the sender gave is kept as sent
+    assert stored({"userId": "u", "timestamp": "2026-11-20T01:02:03+01:00"}) == (
+        "2026-11-20T01:02:03+01:00"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"userId":"u","timestamp":"last week"}', "'timestamp'"),
+        (b'{"userId":"u","timestamp":1795394000}', "'timestamp'"),
+        (b'{"userId":"u","properties":{"name":"a\\ud800b"}}', "'properties.name'"),
+        (b'{"userId":"u","traits":{"x\\udc00":1}}', "'traits.x\\udc00'"),
+        (b'{"userId":"u","properties":{"list":[0,1e400]}}', "'properties.list.1'"),
+    ],
+)
+def test_what_the_warehouse_cannot_load_is_400_naming_the_field(body, field):
+    error = rejected(segment_messages, parse_json_object(body, "body"), "track", NOW, 32 * 1024)
+    assert error.status == 400 and field in error.message
+
+
+def test_surrogate_pairs_and_nul_escapes_are_kept():
+    body = b'{"userId":"u","properties":{"e":"\\ud83d\\ude00","z":"a\\u0000b"}}'
+    (line,) = segment_messages(parse_json_object(body, "body"), "track", NOW, 32 * 1024)
+    assert json.loads(line)["properties"] == {"e": "\U0001f600", "z": "a\x00b"}
+
+
 def test_message_over_32_kib_is_413():
     big = {"batch": [{"type": "track", "userId": "u", "properties": {"blob": "x" * 40_000}}]}
     assert rejected(segment_messages, big, None, NOW, 32 * 1024).status == 413
@@ -330,6 +373,9 @@ json_values = st.recursive(
     ),
     max_leaves=30,
 )
+iso_times = st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])).map(
+    datetime.isoformat
+)
 segment_message = st.fixed_dictionaries(
     {},
     optional={
@@ -343,6 +389,9 @@ segment_message = st.fixed_dictionaries(
         "context": json_values,
         "properties": json_values,
         "writeKey": st.text(max_size=5),
+        "timestamp": json_values | iso_times,
+        "originalTimestamp": json_values | iso_times,
+        "sentAt": json_values | iso_times,
     },
 )
 
@@ -391,6 +440,7 @@ def test_fuzz_segment_messages(payload, route_type):
     for line in lines or []:
         message = json.loads(line)
         assert message["receivedAt"] == NOW and "writeKey" not in message
+        assert parse_iso_date_time(message["timestamp"]) is not None
         assert line.endswith(b"\n") and line.count(b"\n") == 1
 
 

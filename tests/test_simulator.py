@@ -182,6 +182,7 @@ def test_every_landing_file_parses_in_its_platform_format(small_world: Path) -> 
             "currency",
             "impressions",
             "clicks",
+            "period",
         ],
         "controls/controls.csv": ["date", "geo", "name", "value"],
         "reference/fx_rates.csv": ["date", "currency", "usd_per_unit"],

@@ -15,6 +15,7 @@ from triangulate.warehouse import (
     latest_published_mmm_run,
     replace_table,
     reporting_currency,
+    table_exists,
 )
 
 
@@ -140,3 +141,31 @@ def test_latest_views_show_the_latest_published_run_and_follow_new_ones(tmp_path
         )
         view = conn.execute("select distinct run_id from measurement.latest_budget_plan").df()
         assert list(view["run_id"]) == ["d"]
+
+
+def test_publish_run_adds_a_newer_versions_columns_and_refuses_anything_else(tmp_path) -> None:
+    """A table published by an older version keeps its runs when a newer version adds
+    columns at the end (NULL for the old rows); a frame with other columns is refused and
+    nothing of that run is written (all or nothing)."""
+    from triangulate.warehouse import publish_run
+
+    old = pd.DataFrame({"run_id": ["a"], "channel": ["tv"], "spend": [1.0]})
+    new = pd.DataFrame({"run_id": ["b"], "channel": ["tv"], "spend": [2.0], "decision": ["hold"]})
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        publish_run(conn, "a", {"measurement.budget_plan": old})
+        publish_run(conn, "b", {"measurement.budget_plan": new})
+        rows = conn.execute("select * from measurement.budget_plan order by run_id").df()
+        assert list(rows.columns) == ["run_id", "channel", "spend", "decision"]
+        assert rows["decision"].isna().tolist() == [True, False]
+        swapped = new.assign(run_id="c")[["run_id", "spend", "channel", "decision"]]
+        with pytest.raises(ValueError, match=r"measurement\.budget_plan: columns"):
+            publish_run(
+                conn,
+                "c",
+                {
+                    "measurement.mmm_diagnostics": pd.DataFrame({"run_id": ["c"]}),
+                    "measurement.budget_plan": swapped,
+                },
+            )
+        assert conn.execute("select count(*) from measurement.budget_plan").fetchone()[0] == 2
+        assert not table_exists(conn, "measurement.mmm_diagnostics")

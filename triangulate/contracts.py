@@ -62,6 +62,20 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 """The published ``measurement.*`` tables Python writes -> their contract columns."""
 
+PLAN_DATE_COLUMNS: tuple[str, ...] = (
+    "data_end", "plan_start", "plan_end", "computed_at", "data_age_weeks", "staleness_warning",
+)  # fmt: skip
+"""When a budget plan applies and how fresh its data are (``triangulate.mmm.outputs.plan_dates``)."""
+
+BUDGET_PLAN_DETAIL_COLUMNS: tuple[str, ...] = (
+    "expected_contribution_change_hdi_low", "expected_contribution_change_hdi_high",
+    "horizon_weeks", "plan", "decision", "spend_change_pct", "mroas", "mroas_hdi_low",
+    "mroas_hdi_high", "p_mroas_above_target", "confidence", "target_roas", "test_priority",
+    "reason", *PLAN_DATE_COLUMNS,
+)  # fmt: skip
+"""``measurement.budget_plan`` after its contract columns: the decision and its evidence
+(``triangulate.decisions``), in this order."""
+
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {**mart_columns(), **MEASUREMENT_COLUMNS}
 """Every public table -> its contract columns: the marts from dbt, the rest from above."""
 

@@ -29,8 +29,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import gzip
 import hashlib
 import json
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,6 +97,9 @@ class RawSource:
     description: str = ""
 
 
+_NDJSON_FILES = ("*.ndjson", "*.ndjson.gz")
+"""NDJSON landing files, plain or gzip-compressed (DuckDB inflates ``.gz`` by its name)."""
+
 _NDJSON = "select json as payload, row_number() over () as _line from read_json_objects('{file}', format='newline_delimited')"
 
 
@@ -115,20 +120,20 @@ _GOOGLE_ROWS = (
 
 SOURCES: tuple[RawSource, ...] = (
     RawSource(
-        "stripe", "raw.stripe_events", "webhooks/stripe", ("*.ndjson",), "json", _NDJSON,
+        "stripe", "raw.stripe_events", "webhooks/stripe", _NDJSON_FILES, "json", _NDJSON,
         columns={"received_at": "$.received_at", "signature": "$.headers.\"stripe-signature\"", "body": "$.body"},
         required=("$.received_at", "$.body"),
         description="Stripe webhook deliveries as received: raw body byte-exact, one row per delivery.",
     ),
     RawSource(
-        "shopify", "raw.shopify_events", "webhooks/shopify", ("*.ndjson",), "json", _NDJSON,
+        "shopify", "raw.shopify_events", "webhooks/shopify", _NDJSON_FILES, "json", _NDJSON,
         columns={"received_at": "$.received_at", "webhook_id": "$.headers.\"x-shopify-webhook-id\"",
                  "topic": "$.headers.\"x-shopify-topic\"", "body": "$.body"},
         required=("$.received_at", "$.body"),
         description="Shopify webhook deliveries (orders/create, refunds/create) as received.",
     ),
     RawSource(
-        "events", "raw.segment_events", "events", ("*.ndjson",), "json", _NDJSON,
+        "events", "raw.segment_events", "events", _NDJSON_FILES, "json", _NDJSON,
         columns={"message_id": "$.messageId", "type": "$.type", "event": "$.event",
                  "anonymous_id": "$.anonymousId", "user_id": "$.userId", "timestamp": "$.timestamp",
                  "received_at": "$.receivedAt"},
@@ -354,20 +359,27 @@ def _load_file(conn, source: RawSource, path: Path, rel: str, sha: str, stat, re
 def _describe_parse_error(path: Path, rel: str, source: RawSource, exc: Exception) -> str:
     """Find the first unparseable line of a JSON file (only on the error path)."""
     if source.kind == "json":
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            if source.rows_sql == _NDJSON:
-                for n, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
+        compressed = path.name.endswith(".gz")
+        opener = gzip.open if compressed else open
+        try:
+            with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+                if source.rows_sql == _NDJSON:
+                    for n, line in enumerate(fh, start=1):
+                        if not line.strip():
+                            continue
+                        try:
+                            json.loads(line)
+                        except json.JSONDecodeError as err:
+                            return f"landing/{rel}: line {n} is not valid JSON ({err.msg} at column {err.colno})"
+                else:
                     try:
-                        json.loads(line)
+                        json.load(fh)
                     except json.JSONDecodeError as err:
-                        return f"landing/{rel}: line {n} is not valid JSON ({err.msg} at column {err.colno})"
-            else:
-                try:
-                    json.load(fh)
-                except json.JSONDecodeError as err:
-                    return f"landing/{rel}: not valid JSON at line {err.lineno} column {err.colno} ({err.msg})"
+                        return f"landing/{rel}: not valid JSON at line {err.lineno} column {err.colno} ({err.msg})"
+        except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+            if not compressed:
+                raise
+            return f"landing/{rel}: not a valid gzip file ({err})"
     if path.stat().st_size == 0:
         return f"landing/{rel}: file is empty"
     return f"landing/{rel}: cannot be read as {source.kind}: {str(exc).splitlines()[0]}"

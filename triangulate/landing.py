@@ -12,8 +12,8 @@ Webhook record (one JSON object per line, ``landing/webhooks/<provider>/``)::
      "body": "<the raw request body, byte-exact, decoded as UTF-8>"}
 
 Tracking events (``landing/events/``) are Segment spec messages, one per line, with the
-receiver's ``receivedAt`` added (what Segment itself adds); a batch is split into its
-messages.
+receiver's ``receivedAt`` added and ``timestamp`` computed when the sender left it out
+(what Segment itself does); a batch is split into its messages.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ SEGMENT_TEST_WRITE_KEY = "triangulate_test_write_key"
 def utc_iso(ts: datetime | None = None) -> str:
     """ISO 8601 UTC timestamp with microseconds and a ``Z`` suffix."""
     ts = ts or datetime.now(UTC)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: it pads years before 1000 to four digits
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def webhook_record(body: bytes, headers: dict[str, str], received_at: str | None = None) -> dict:
@@ -51,8 +52,12 @@ def webhook_record(body: bytes, headers: dict[str, str], received_at: str | None
 
 
 def ndjson_line(record: dict) -> bytes:
-    """One record as a landing line: compact JSON (ASCII, so a line never splits) plus ``\\n``."""
-    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+    """One record as a landing line: compact JSON (ASCII, so a line never splits) plus ``\\n``.
+
+    Raises ``ValueError`` for a float JSON cannot hold (NaN, infinity), so nothing the
+    warehouse's JSON reader would refuse is ever written.
+    """
+    return json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
 
 
 def landing_file_name(prefix: str, when: datetime | None = None) -> str:

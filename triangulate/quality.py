@@ -18,8 +18,10 @@ helper columns that are computed here in pandas (names start with ``_``), and a 
 expectation on the helper column carries the threshold in its kwargs, e.g.
 ``expect_column_values_to_be_between(_spend_vs_trailing_median, max_value=10)``. Shared
 lists (known currencies, known channels) are suite parameters (``{"$PARAMETER": name}``)
-whose defaults live in ``expectations/quality.yaml``, except ``known_channels``: every
-channel of the channel registry (:mod:`triangulate.channels`), read at run time.
+whose defaults live in ``expectations/quality.yaml``, except two read from their owners at
+run time: ``known_channels``, every channel of the channel registry
+(:mod:`triangulate.channels`), and ``known_currencies``, the currencies dbt converts
+(:func:`known_currencies`: the FX reference's plus its quote currency).
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ import pandas as pd
 import yaml
 
 from triangulate.channels import REGISTRY_FILE, channel_names
-from triangulate.paths import EXPECTATIONS_DIR, artifacts_dir
+from triangulate.paths import DBT_PROJECT_DIR, EXPECTATIONS_DIR, artifacts_dir
+from triangulate.warehouse import table_exists
 
 PARAMETERS_FILE = EXPECTATIONS_DIR / "quality.yaml"
-"""Suite parameters shared by several suites (known currencies, known channels)."""
+"""Suite parameters shared by several suites (those not read from their owners)."""
 
 GATED_TABLES: dict[str, Path] = {p.stem: p for p in sorted(EXPECTATIONS_DIR.glob("*.*.json"))}
 """Warehouse table (``schema.table``) -> its GX suite file; the suite is named after the table."""
@@ -222,11 +225,53 @@ def load_suite_json(table: str) -> dict[str, Any]:
 
 KNOWN_CHANNELS = "known_channels"
 """Suite parameter filled from the channel registry, never from ``quality.yaml``."""
+KNOWN_CURRENCIES = "known_currencies"
+"""Suite parameter filled with the currencies dbt converts (:func:`known_currencies`),
+never from ``quality.yaml``."""
+
+DBT_PROJECT_FILE = DBT_PROJECT_DIR / "dbt_project.yml"
+FX_QUOTE_VAR = "fx_quote_currency"
+FX_RATES_TABLE = "raw.reference_fx_rates"
+
+
+def fx_quote_currency(path: Path | None = None) -> str:
+    """The currency ``landing/reference/fx_rates.csv`` quotes its rates in (``usd_per_unit``):
+    the dbt var ``fx_quote_currency`` of ``dbt_project.yml``, which
+    ``int_filled_fx_rates`` converts at 1 whether the file lists it or not. Read from
+    there at run time, never copied."""
+    path = Path(path or DBT_PROJECT_FILE)
+    variables = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("vars") or {}
+    code = str(variables.get(FX_QUOTE_VAR) or "").strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise ValueError(f"{path}: vars.{FX_QUOTE_VAR} must be an ISO 4217 code, got {code!r}")
+    return code
+
+
+def known_currencies(conn: Any = None) -> list[str]:
+    """The currencies dbt can convert into the reporting currency: every currency of the
+    FX reference (``raw.reference_fx_rates``, ``landing/reference/fx_rates.csv``) plus its
+    quote currency (:func:`fx_quote_currency`), exactly what ``int_filled_fx_rates``
+    holds. The gates on money in an original currency accept these (suite parameter
+    ``known_currencies``). Without a connection or an FX reference: the quote currency.
+
+    Why: a brand in USD whose ``fx_rates.csv`` lists only EUR and GBP had every USD row of
+    its offline spend refused, while dbt converts USD at 1 by definition.
+    """
+    found: set[str] = set()
+    if conn is not None and table_exists(conn, FX_RATES_TABLE):
+        rows = conn.execute(
+            f"select distinct upper(trim(currency)) from {FX_RATES_TABLE} "
+            "where nullif(trim(currency), '') is not null"
+        ).fetchall()
+        found = {r[0] for r in rows}
+    return sorted(found | {fx_quote_currency()})
 
 
 def load_parameters(path: Path = PARAMETERS_FILE) -> dict[str, Any]:
     """Suite parameters from ``expectations/quality.yaml`` (``parameters:`` mapping), plus
-    ``known_channels``: every channel of the channel registry (:mod:`triangulate.channels`).
+    ``known_channels``: every channel of the channel registry (:mod:`triangulate.channels`),
+    and ``known_currencies``: the FX quote currency (the asset checks pass
+    :func:`known_currencies` of the warehouse instead, the FX reference's currencies too).
     """
     data = yaml.safe_load(path.read_text()) or {}
     params = data.get("parameters") or {}
@@ -237,7 +282,13 @@ def load_parameters(path: Path = PARAMETERS_FILE) -> dict[str, Any]:
             f"{path}: {KNOWN_CHANNELS} is not set here; it is every channel of the channel "
             f"registry ({REGISTRY_FILE}, vars.channel_registry)"
         )
-    return {**params, KNOWN_CHANNELS: channel_names()}
+    if KNOWN_CURRENCIES in params:
+        raise ValueError(
+            f"{path}: {KNOWN_CURRENCIES} is not set here; it is the currencies dbt converts: "
+            f"those of the FX reference plus vars.{FX_QUOTE_VAR} of {DBT_PROJECT_FILE} "
+            "(triangulate.quality.known_currencies)"
+        )
+    return {**params, KNOWN_CHANNELS: channel_names(), KNOWN_CURRENCIES: known_currencies()}
 
 
 # --------------------------------------------------------------------------- derived columns
@@ -618,8 +669,8 @@ def validate_table(
     ``frame`` is the whole table, or its :func:`suite_columns`
     (``warehouse.read_table(conn, table, columns=suite_columns(table))``). ``today`` (default:
     the current UTC date) is the cut-off for "not in the future". ``parameters`` override
-    the suite parameters of ``expectations/quality.yaml``, e.g.
-    ``{"known_currencies": sorted(fx_rates.currency.unique())}``. Data Docs go to
+    the suite parameters of :func:`load_parameters`, e.g.
+    ``{"known_currencies": known_currencies(conn)}``. Data Docs go to
     ``data_docs_dir`` (default ``$TRIANGULATE_HOME/artifacts/data_docs``) unless
     ``data_docs=False``. Raises ``ValueError`` only for an ungated table or a broken suite.
     """

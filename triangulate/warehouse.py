@@ -93,26 +93,71 @@ def read_table(
     ).df()
 
 
-def replace_tables(
-    conn: duckdb.DuckDBPyConnection, tables: Mapping[str, pd.DataFrame]
-) -> dict[str, int]:
-    """Replace several tables' contents in one transaction (all or nothing); row counts."""
+@contextmanager
+def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction around a block of writes: committed whole or rolled back whole."""
     ensure_schemas(conn)
-    counts: dict[str, int] = {}
     conn.execute("begin transaction")
     try:
-        for qualified, frame in tables.items():
-            conn.register("_incoming", frame)
-            try:
-                conn.execute(f"create or replace table {qualified} as select * from _incoming")
-            finally:
-                conn.unregister("_incoming")
-            counts[qualified] = len(frame)
+        yield
         conn.execute("commit")
     except Exception:
         conn.execute("rollback")
         raise
-    return counts
+
+
+@contextmanager
+def _incoming(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> Iterator[str]:
+    """``frame`` registered as the relation ``_incoming`` for the block."""
+    conn.register("_incoming", frame)
+    try:
+        yield "_incoming"
+    finally:
+        conn.unregister("_incoming")
+
+
+def _append(
+    conn: duckdb.DuckDBPyConnection,
+    qualified: str,
+    frame: pd.DataFrame,
+    *,
+    allow_new_columns: bool,
+    replace_run: str | None = None,
+) -> None:
+    """Insert ``frame`` into ``qualified`` (created from the frame the first time). Rows go
+    in by position, so the columns must be the table's, in order (a clear error names the
+    table otherwise); with ``allow_new_columns`` a frame that adds columns at the end adds
+    them to the table (earlier rows get NULL). ``replace_run``: delete that run's rows first.
+    """
+    with _incoming(conn, frame) as incoming:
+        if not table_exists(conn, qualified):
+            conn.execute(f"create table {qualified} as select * from {incoming}")
+            return
+        existing = [r[0] for r in conn.execute(f"describe {qualified}").fetchall()]
+        if allow_new_columns and list(frame.columns[: len(existing)]) == existing:
+            # a newer version added columns at the end: earlier rows get NULL there
+            types = conn.execute(f"describe {incoming}").fetchall()
+            for name, kind, *_ in types[len(existing) :]:
+                conn.execute(f'alter table {qualified} add column "{name}" {kind}')
+            existing = list(frame.columns)
+        if list(frame.columns) != existing:
+            raise ValueError(
+                f"{qualified}: columns {list(frame.columns)} do not match the table's {existing}"
+            )
+        if replace_run is not None:
+            conn.execute(f"delete from {qualified} where run_id = ?", [replace_run])
+        conn.execute(f"insert into {qualified} select * from {incoming}")
+
+
+def replace_tables(
+    conn: duckdb.DuckDBPyConnection, tables: Mapping[str, pd.DataFrame]
+) -> dict[str, int]:
+    """Replace several tables' contents in one transaction (all or nothing); row counts."""
+    with _transaction(conn):
+        for qualified, frame in tables.items():
+            with _incoming(conn, frame) as incoming:
+                conn.execute(f"create or replace table {qualified} as select * from {incoming}")
+    return {qualified: len(frame) for qualified, frame in tables.items()}
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataFrame) -> int:
@@ -128,26 +173,8 @@ def append_rows(conn: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataF
     the same columns in the same order (rows are inserted by position: a clear error names
     the table instead of values landing in the wrong columns).
     """
-    ensure_schemas(conn)
-    conn.execute("begin transaction")
-    try:
-        conn.register("_incoming", frame)
-        try:
-            if table_exists(conn, qualified):
-                existing = [r[0] for r in conn.execute(f"describe {qualified}").fetchall()]
-                if list(frame.columns) != existing:
-                    raise ValueError(
-                        f"{qualified}: columns {list(frame.columns)} do not match the table's {existing}"
-                    )
-                conn.execute(f"insert into {qualified} select * from _incoming")
-            else:
-                conn.execute(f"create table {qualified} as select * from _incoming")
-        finally:
-            conn.unregister("_incoming")
-        conn.execute("commit")
-    except Exception:
-        conn.execute("rollback")
-        raise
+    with _transaction(conn):
+        _append(conn, qualified, frame, allow_new_columns=False)
     return len(frame)
 
 
@@ -159,43 +186,17 @@ def publish_run(
     Each frame must carry a ``run_id`` column equal to ``run_id``. Rows of an earlier
     attempt with the same ``run_id`` are replaced, so a retried run does not duplicate.
     Tables are created from the first frame's schema; later frames must have the same
-    columns (a clear error names the table otherwise).
+    columns, or add columns at the end (a newer version's: earlier runs get NULL there);
+    anything else is a clear error naming the table. Then the ``measurement.latest_*``
+    views are refreshed.
     """
-    ensure_schemas(conn)
-    counts: dict[str, int] = {}
-    conn.execute("begin transaction")
-    try:
+    with _transaction(conn):
         for qualified, frame in tables.items():
             if "run_id" not in frame.columns or (frame["run_id"] != run_id).any():
                 raise ValueError(f"{qualified}: every row must have run_id == {run_id!r}")
-            conn.register("_incoming", frame)
-            try:
-                if table_exists(conn, qualified):
-                    existing = [r[0] for r in conn.execute(f"describe {qualified}").fetchall()]
-                    if list(frame.columns[: len(existing)]) == existing:
-                        # a newer version added columns at the end: earlier runs keep their
-                        # rows, with NULL in the new columns
-                        types = conn.execute("describe _incoming").fetchall()
-                        for name, kind, *_ in types[len(existing) :]:
-                            conn.execute(f'alter table {qualified} add column "{name}" {kind}')
-                        existing = list(frame.columns)
-                    if list(frame.columns) != existing:
-                        raise ValueError(
-                            f"{qualified}: columns {list(frame.columns)} do not match the table's {existing}"
-                        )
-                    conn.execute(f"delete from {qualified} where run_id = ?", [run_id])
-                    conn.execute(f"insert into {qualified} select * from _incoming")
-                else:
-                    conn.execute(f"create table {qualified} as select * from _incoming")
-            finally:
-                conn.unregister("_incoming")
-            counts[qualified] = len(frame)
-        conn.execute("commit")
-    except Exception:
-        conn.execute("rollback")
-        raise
+            _append(conn, qualified, frame, allow_new_columns=True, replace_run=run_id)
     refresh_latest_views(conn)
-    return counts
+    return {qualified: len(frame) for qualified, frame in tables.items()}
 
 
 def latest_published_mmm_run(conn: duckdb.DuckDBPyConnection) -> str | None:
@@ -239,7 +240,9 @@ def refresh_latest_views(conn: duckdb.DuckDBPyConnection) -> list[str]:
     """Create or replace ``measurement.latest_<table>`` for every per-run table that exists:
     its rows of the latest published MMM run, for SQL consumers who should not have to know
     the rule. Views read the tables live, so they follow every later publication."""
-    made = []
+    made: list[str] = []
+    if not table_exists(conn, MMM_DIAGNOSTICS_TABLE):
+        return made  # no run has been judged yet: nothing is "published"
     for qualified in RUN_TABLES:
         if table_exists(conn, qualified):
             conn.execute(

@@ -19,15 +19,6 @@ from triangulate.contracts import DATA_QUALITY_COLUMNS, DATA_QUALITY_TABLE
 from triangulate.warehouse import append_rows, read_table, table_exists
 
 
-def known_currencies(conn) -> list[str] | None:
-    if not table_exists(conn, "raw.reference_fx_rates"):
-        return None
-    rows = conn.execute(
-        "select distinct upper(currency) from raw.reference_fx_rates where currency is not null"
-    ).fetchall()
-    return sorted(r[0] for r in rows) or None
-
-
 def record_gate(conn, result: quality.GateResult) -> None:
     """Append one gate outcome to ``measurement.data_quality`` (the report's source), with
     the contract's columns (:data:`triangulate.contracts.DATA_QUALITY_COLUMNS`)."""
@@ -94,8 +85,8 @@ def _gate_check(table: str) -> dg.AssetChecksDefinition:
                     },
                 )
             frame = read_table(conn, table, columns=quality.suite_columns(table), files=files)
-            currencies = known_currencies(conn)
-            params = {"known_currencies": currencies} if currencies else None
+            # the currencies dbt converts: the FX reference's plus its quote currency
+            params = {quality.KNOWN_CURRENCIES: quality.known_currencies(conn)}
             result = quality.validate_table(table, frame, parameters=params)
             record_gate(conn, result)
         metadata = {

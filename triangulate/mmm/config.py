@@ -4,6 +4,12 @@ A typo in a key is an error, not a silently ignored setting: every section accep
 the keys listed in its dataclass. Values are checked for type and range, and
 ``check_columns`` checks the configuration against a weekly table, naming the first
 channel or control whose column is missing.
+
+Channels and controls have one owner each, read here as defaults: the channels are the
+paid channels of the channel registry (:mod:`triangulate.channels`), the controls every
+``control_<name>`` column of the weekly table (``marts.mmm_weekly_input`` has one per
+control the brand landed, or none; :func:`resolve_controls`). A list in the YAML selects a
+subset, or names the columns of a bring-your-own-data table.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 import yaml
+
+from triangulate.decisions import DecisionRules
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("mmm.yaml")
 
@@ -77,35 +85,30 @@ class GateConfig:
     holdout_weeks: int = 13
 
 
+_RULES = DecisionRules()
+"""The decision engine's own defaults: the one owner of the plan's settings' values."""
+
+
 @dataclass(frozen=True)
 class BudgetConfig:
-    """The budget plan and the per-channel decisions (``triangulate.decisions``)."""
+    """The budget plan and the per-channel decisions (``triangulate.decisions``; the
+    meaning of each key is in ``DecisionRules`` and docs/decisions.md)."""
 
-    horizon_weeks: int = 13
-    lookback_weeks: int = 13
-    bound_fraction: float = 0.30
-    target_roas: float = 1.0  # break-even marginal ROAS: 1 / contribution margin on net revenue
-    confidence: float = 0.8  # posterior probability a move needs before it is made
-    hold_band: float = 0.02
-    step: float = 0.01
-    test_width: float = 0.25
-    mode: str = "total"  # total (spend more or less overall) | reallocate (fixed total)
-    stale_after_weeks: int = 2  # data older than this at plan time gets a staleness warning
+    horizon_weeks: int = _RULES.horizon_weeks
+    lookback_weeks: int = 13  # current weekly spend = mean of the last N weeks
+    bound_fraction: float = _RULES.bound_fraction
+    target_roas: float = _RULES.target_roas
+    confidence: float = _RULES.confidence
+    hold_band: float = _RULES.hold_band
+    step: float = _RULES.step
+    test_width: float = _RULES.test_width
+    mode: str = _RULES.mode
+    stale_after_weeks: int = 2  # data older than this at plan time get a staleness warning
 
-    def rules(self, mode: str | None = None):
-        """The decision engine's settings (``triangulate.decisions.DecisionRules``)."""
-        from triangulate.decisions import DecisionRules
-
-        return DecisionRules(
-            target_roas=self.target_roas,
-            confidence=self.confidence,
-            bound_fraction=self.bound_fraction,
-            hold_band=self.hold_band,
-            step=self.step,
-            test_width=self.test_width,
-            horizon_weeks=self.horizon_weeks,
-            mode=mode or self.mode,
-        )
+    def rules(self, mode: str | None = None) -> DecisionRules:
+        """The decision engine's settings from this config (every shared key)."""
+        shared = {f.name: getattr(self, f.name) for f in fields(DecisionRules)}
+        return DecisionRules(**(shared | ({"mode": mode} if mode else {})))
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,9 @@ class MMMConfig:
     """Everything one MMM run needs besides the data. Build it with ``load_config``."""
 
     channels: tuple[str, ...]
-    controls: tuple[str, ...] = ()
+    controls: tuple[str, ...] | None = ()
+    """Control names; ``None``: every ``control_<name>`` column of the table
+    (:func:`resolve_controls`), the default when the YAML sets no ``controls``."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     priors: PriorConfig = field(default_factory=PriorConfig)
@@ -125,7 +130,7 @@ class MMMConfig:
         """Plain dict (lists, not tuples), the same shape as the YAML file."""
         raw = dataclasses.asdict(self)
         raw["channels"] = list(self.channels)
-        raw["controls"] = list(self.controls)
+        raw["controls"] = None if self.controls is None else list(self.controls)
         return raw
 
 
@@ -175,8 +180,12 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> MMMConfig:
 
         raw = {**raw, "channels": paid_channels()}
     channels = _names(raw.get("channels"), f"{source}: channels", required=True)
-    controls = _names(raw.get("controls") or [], f"{source}: controls", required=False)
-    if clash := sorted(set(channels) & set(controls)):
+    controls = (  # not set: every control_<name> column of the table (resolve_controls)
+        None
+        if raw.get("controls") is None
+        else _names(raw["controls"], f"{source}: controls", required=False)
+    )
+    if clash := sorted(set(channels) & set(controls or ())):
         raise ConfigError(f"{source}: {clash} listed both as channel and as control")
     sections = {
         name: _section(cls, raw.get(name) or {}, f"{source}: {name}")
@@ -323,15 +332,31 @@ def control_column(control: str, columns: list[str]) -> str | None:
     return None
 
 
+def resolve_controls(config: MMMConfig, columns: list[str]) -> MMMConfig:
+    """``config`` with its controls named: when it sets none (``None``, the default), every
+    ``control_<name>`` column of the table, in table order (none is fine: a brand has the
+    controls it landed, ``marts.mmm_weekly_input`` one column per control)."""
+    if config.controls is not None:
+        return config
+    found = tuple(
+        c[len(CONTROL_PREFIX) :]
+        for c in columns
+        if c.startswith(CONTROL_PREFIX) and len(c) > len(CONTROL_PREFIX)
+    )
+    return dataclasses.replace(config, controls=tuple(n for n in found if n not in config.channels))
+
+
 def check_columns(
     config: MMMConfig, columns: list[str], source: str = "weekly data"
 ) -> dict[str, str]:
     """Map every channel, control, date, target (and geo) to its column; raise if one is missing.
 
     Returns ``{model name: column name}``. The error names the missing channel or control,
-    the column names that were tried, and the columns the table has.
+    the column names that were tried, and the columns the table has. Controls not set in
+    the config are the table's ``control_<name>`` columns (:func:`resolve_controls`).
     """
     columns = list(columns)
+    config = resolve_controls(config, columns)
     mapping: dict[str, str] = {}
     required = [config.data.date_column, config.data.target_column]
     if config.model.hierarchy == "geo":

@@ -41,7 +41,7 @@ from pymc_marketing.mmm.additive_effect import LinearTrendEffect
 from pymc_marketing.mmm.linear_trend import LinearTrend
 from pymc_marketing.mmm.scaling import DataDerivedScaling, Scaling
 
-from triangulate.mmm.config import ConfigError, MMMConfig, check_columns
+from triangulate.mmm.config import ConfigError, MMMConfig, check_columns, resolve_controls
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,10 @@ def prepare_weekly(
 
     National model: rows of several geos per week are summed (target and spend) and
     averaged (controls). Geo model: one row per week x geo is required, every geo on
-    every week. Raises ``ConfigError`` naming the column, week or geo at fault.
+    every week. Raises ``ConfigError`` naming the column, week or geo at fault. Controls
+    the config does not name are the table's ``control_<name>`` columns.
     """
+    config = resolve_controls(config, list(weekly.columns))
     mapping = check_columns(config, list(weekly.columns), source)
     d = config.data
     geo = config.model.hierarchy == "geo"

@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 from pytensor.xtensor import as_xtensor
 
-from triangulate.contracts import TABLE_COLUMNS
+from triangulate.contracts import BUDGET_PLAN_DETAIL_COLUMNS, PLAN_DATE_COLUMNS, TABLE_COLUMNS
 from triangulate.mmm.model import DATE, GEO, TARGET, FittedMMM
 
 log = logging.getLogger(__name__)
@@ -34,32 +34,7 @@ WEEKLY_CONTRIBUTION_COLUMNS = [
 ]
 RESPONSE_CURVE_COLUMNS = [*TABLE_COLUMNS["measurement.mmm_response_curves"]]
 DIAGNOSTICS_COLUMNS = [*TABLE_COLUMNS["measurement.mmm_diagnostics"]]
-PLAN_DATE_COLUMNS = [
-    "data_end",
-    "plan_start",
-    "plan_end",
-    "computed_at",
-    "data_age_weeks",
-    "staleness_warning",
-]
-BUDGET_PLAN_COLUMNS = [
-    *TABLE_COLUMNS["measurement.budget_plan"],
-    "expected_contribution_change_hdi_low",
-    "expected_contribution_change_hdi_high",
-    "horizon_weeks",
-    "plan",
-    "decision",
-    "spend_change_pct",
-    "mroas",
-    "mroas_hdi_low",
-    "mroas_hdi_high",
-    "p_mroas_above_target",
-    "confidence",
-    "target_roas",
-    "test_priority",
-    "reason",
-    *PLAN_DATE_COLUMNS,
-]
+BUDGET_PLAN_COLUMNS = [*TABLE_COLUMNS["measurement.budget_plan"], *BUDGET_PLAN_DETAIL_COLUMNS]
 BUDGET_PLAN_SUMMARY_COLUMNS = [
     *TABLE_COLUMNS["measurement.budget_plan_summary"],
     "horizon_weeks",

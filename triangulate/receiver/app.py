@@ -27,6 +27,7 @@ from triangulate.paths import landing_folder
 from triangulate.receiver.landing_writer import GroupCommitWriter, recover_open_files
 from triangulate.receiver.settings import ReceiverSettings
 from triangulate.receiver.validation import (
+    SHOPIFY_HEADERS,
     Rejected,
     check_declared_length,
     check_segment_basic_auth,
@@ -172,7 +173,8 @@ def create_app(settings: ReceiverSettings) -> Starlette:
             raise Rejected(
                 400, "shopify_webhook_id_missing", "X-Shopify-Webhook-Id header is missing"
             )
-        record = webhook_record(body, provider_headers(request.headers.items(), "x-shopify-"))
+        headers = provider_headers(request.headers.items(), "x-shopify-", SHOPIFY_HEADERS)
+        record = webhook_record(body, headers)
         await commit("shopify", [ndjson_line(record)])
         return JSONResponse({"received": True})
 

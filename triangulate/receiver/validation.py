@@ -13,18 +13,47 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
+import re
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 
 import stripe
 
-from triangulate.landing import ndjson_line
+from triangulate.landing import ndjson_line, utc_iso
 
 SEGMENT_MESSAGE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
 """Message types of the Segment spec; the contract uses track/page/identify/alias."""
 
 GZIP_ENCODINGS = ("gzip", "x-gzip")
+
+SHOPIFY_HEADERS = (
+    "x-shopify-topic",
+    "x-shopify-hmac-sha256",
+    "x-shopify-shop-domain",
+    "x-shopify-api-version",
+    "x-shopify-webhook-id",
+    "x-shopify-event-id",
+    "x-shopify-triggered-at",
+    "x-shopify-sub-topic",
+    "x-shopify-name",
+)
+"""The ``X-Shopify-*`` headers Shopify documents for webhook deliveries: the only ones stored."""
+
+MAX_PROVIDER_HEADER_CHARS = 1024
+"""Longest provider header value stored (Shopify's and Stripe's are ids, times, signatures)."""
+
+ISO_DATE_TIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+    r"(Z|[+-]\d{2}(?::?\d{2})?)?",
+    re.ASCII,  # \d: 0-9 only, not other scripts' digits
+)
+"""ISO 8601 date-times the warehouses cast to a timestamp (DuckDB and PostgreSQL alike):
+``2026-11-23T00:35:49.123Z``, ``...+02:00``, ``...+0200``, a space for ``T``, no seconds,
+no zone, or a date alone."""
 
 
 class Rejected(Exception):
@@ -176,9 +205,115 @@ def check_stripe_event(event: Mapping) -> None:
             )
 
 
-def provider_headers(headers: Iterable[tuple[str, str]], prefix: str) -> dict[str, str]:
-    """Headers whose lower-cased name starts with ``prefix`` (what the landing record keeps)."""
-    return {k.lower(): v for k, v in headers if k.lower().startswith(prefix)}
+def provider_headers(
+    headers: Iterable[tuple[str, str]], prefix: str, names: Sequence[str] | None = None
+) -> dict[str, str]:
+    """The provider's headers the landing record keeps: lower-cased names starting with
+    ``prefix`` (only those in ``names`` when given), values at most
+    :data:`MAX_PROVIDER_HEADER_CHARS` long.
+
+    A kept header sent more than once is refused (400): the handler verified the first
+    value, and the record must store the value that was verified.
+    """
+    kept: dict[str, str] = {}
+    for key, value in headers:
+        name = key.lower()
+        if not name.startswith(prefix) or (names is not None and name not in names):
+            continue
+        if name in kept:
+            raise Rejected(400, "header_repeated", f"header {name} is sent more than once")
+        if len(value) > MAX_PROVIDER_HEADER_CHARS:
+            raise Rejected(
+                400,
+                "header_too_long",
+                f"header {name} is over {MAX_PROVIDER_HEADER_CHARS} characters",
+            )
+        kept[name] = value
+    return kept
+
+
+def parse_iso_date_time(value: object) -> datetime | None:
+    """``value`` as an aware datetime when it is an ISO 8601 string of :data:`ISO_DATE_TIME`
+    naming a real instant (no 2026-02-30, no hour 24), else ``None``. No zone means UTC."""
+    if not isinstance(value, str):
+        return None
+    match = ISO_DATE_TIME.fullmatch(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        tz = UTC
+        if zone and zone != "Z":
+            digits = zone[1:].replace(":", "")
+            offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+            tz = timezone(-offset if zone[0] == "-" else offset)
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=tz,
+        )
+    except ValueError:  # out-of-range field or offset
+        return None
+
+
+def _event_time(message: Mapping, received_at: str) -> str:
+    """The ``timestamp`` Segment computes for a message that has none.
+
+    ``originalTimestamp`` (the client's clock when the call was made) corrected for the
+    client's clock skew: ``receivedAt - (sentAt - originalTimestamp)``, as Segment and
+    RudderStack do; ``originalTimestamp`` itself without a ``sentAt``; ``receivedAt``
+    without an ``originalTimestamp`` (or when either is not an ISO 8601 date-time).
+    """
+    received = parse_iso_date_time(received_at)
+    assert received is not None, received_at
+    original = parse_iso_date_time(message.get("originalTimestamp"))
+    sent = parse_iso_date_time(message.get("sentAt"))
+    if original is None:
+        return received_at
+    try:
+        return utc_iso(received - (sent - original) if sent is not None else original)
+    except (OverflowError, ValueError):  # a skew that leaves the calendar
+        return received_at
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    """A string with a lone UTF-16 surrogate: ``"\\ud800"`` parses in Python but is not
+    Unicode, and the warehouse's JSON reader refuses the whole file that holds it. (Python
+    joins a valid escaped pair into one character, so any surrogate left is a lone one.)"""
+    return isinstance(value, str) and _SURROGATE.search(value) is not None
+
+
+def _is_infinite(value: object) -> bool:
+    """A float JSON cannot hold: ``1e400`` parses as infinity in Python."""
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _field_path(message: Mapping, bad: Callable[[object], bool]) -> str | None:
+    """Dotted path (ASCII-escaped, so it can be shown) of a key or value in ``message``
+    for which ``bad`` is true; ``None`` if there is none."""
+    stack: list[tuple[str, object]] = [("", message)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                shown = json.dumps(key)[1:-1]
+                child = f"{path}.{shown}" if path else shown
+                if bad(key):
+                    return child
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}", item) for i, item in enumerate(value))
+        elif bad(value):
+            return path
+    return None
 
 
 def _has_id(message: Mapping, field: str) -> bool:
@@ -199,9 +334,13 @@ def segment_messages(
     ``route_type`` is ``None`` for ``/v1/batch`` (messages in ``payload["batch"]``) or
     the type of a single-message route (``/v1/track`` -> ``"track"``). As Segment does,
     a batch's ``sentAt`` and ``context`` apply to messages that lack their own, a missing
-    ``messageId`` is generated, and ``writeKey`` is never stored. Raises
-    :class:`Rejected` for the whole request if any message is invalid, so a request is
-    stored entirely or not at all.
+    ``messageId`` is generated, a missing ``timestamp`` is computed (:func:`_event_time`),
+    and ``writeKey`` is never stored. Raises :class:`Rejected` for the whole request if any
+    message is invalid, so a request is stored entirely or not at all.
+
+    Whatever is accepted loads into the warehouse: a ``timestamp`` that is not an ISO 8601
+    date-time, a string or key with a lone UTF-16 surrogate escape, or a number beyond a
+    double's range is refused (400) and names the message and the field.
     """
     if route_type is None:
         batch = payload.get("batch")
@@ -239,13 +378,39 @@ def segment_messages(
             raise Rejected(400, "segment_message_invalid", f"{where}: 'context' must be an object")
         if shared.get("context"):
             message["context"] = {**shared["context"], **(own_context or {})}
+        timestamp = message.get("timestamp")
+        if timestamp is None:
+            message["timestamp"] = _event_time(message, received_at)
+        elif parse_iso_date_time(timestamp) is None:
+            raise Rejected(
+                400,
+                "segment_message_invalid",
+                f"{where}: 'timestamp' must be an ISO 8601 date-time such as "
+                "2026-11-23T00:35:49.123Z",
+            )
         message["receivedAt"] = received_at
         try:
             line = ndjson_line(message)
-        except (ValueError, RecursionError):
+        except ValueError:  # 1e400 parsed as inf: JSON has no infinity
+            path = _field_path(message, _is_infinite)
+            raise Rejected(
+                400,
+                "segment_message_invalid",
+                f"{where}: field '{path}' is a number beyond the range of a 64-bit float",
+            ) from None
+        except RecursionError:
             raise Rejected(
                 400, "segment_message_invalid", f"{where} cannot be stored as JSON"
             ) from None
+        if b"\\ud" in line:  # an escaped surrogate: a pair (emoji) or a lone one
+            path = _field_path(message, _has_lone_surrogate)
+            if path is not None:
+                raise Rejected(
+                    400,
+                    "segment_message_invalid",
+                    f"{where}: field '{path}' holds a lone UTF-16 surrogate escape "
+                    "(not Unicode text)",
+                )
         if len(line) > max_message_bytes:
             raise Rejected(
                 413,

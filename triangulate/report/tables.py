@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from triangulate.contracts import DATA_QUALITY_COLUMNS, DATA_QUALITY_TABLE, TABLE_COLUMNS
+from triangulate.contracts import (
+    BUDGET_PLAN_DETAIL_COLUMNS,
+    DATA_QUALITY_COLUMNS,
+    DATA_QUALITY_TABLE,
+    TABLE_COLUMNS,
+)
 from triangulate.warehouse import CURRENCY_TABLE
 
 
@@ -54,27 +59,7 @@ REPORT_TABLES: dict[str, ReportTable] = {
         ReportTable(MMM_CONTRIBUTIONS, TABLE_COLUMNS[MMM_CONTRIBUTIONS], ("component_kind",)),
         ReportTable(MMM_CURVES, TABLE_COLUMNS[MMM_CURVES]),
         ReportTable(MMM_DIAGNOSTICS, TABLE_COLUMNS[MMM_DIAGNOSTICS]),
-        ReportTable(
-            BUDGET_PLAN,
-            TABLE_COLUMNS[BUDGET_PLAN],
-            (
-                "expected_contribution_change_hdi_low",
-                "expected_contribution_change_hdi_high",
-                "horizon_weeks",
-                "plan",
-                "decision",
-                "spend_change_pct",
-                "mroas",
-                "mroas_hdi_low",
-                "mroas_hdi_high",
-                "confidence",
-                "reason",
-                "data_end",
-                "plan_start",
-                "plan_end",
-                "staleness_warning",
-            ),
-        ),
+        ReportTable(BUDGET_PLAN, TABLE_COLUMNS[BUDGET_PLAN], BUDGET_PLAN_DETAIL_COLUMNS),
         ReportTable(BUDGET_SUMMARY, TABLE_COLUMNS[BUDGET_SUMMARY]),
         ReportTable(MTA_CREDIT, TABLE_COLUMNS[MTA_CREDIT]),
         ReportTable(EXPERIMENTS, TABLE_COLUMNS[EXPERIMENTS], ("interval_method", "interval_level")),

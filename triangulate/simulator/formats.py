@@ -200,8 +200,9 @@ def write_tiktok(world: World, landing, page_size: int = 1000) -> None:
 
 
 def write_offline(world: World, landing) -> None:
-    """TV by metro and podcast nationally, one row per campaign and week (date = Monday)."""
-    rows = [["date", "channel", "campaign", "geo", "spend", "currency", "impressions", "clicks"]]
+    """TV by metro and podcast nationally, one row per campaign and week (date = Monday,
+    ``period`` = week: without it a row covers its date only)."""
+    rows = [["date", "channel", "campaign", "geo", "spend", "currency", "impressions", "clicks", "period"]]  # fmt: skip
     n_weeks = world.calendar.n_days // 7
     for w in range(n_weeks):
         ds = str(world.calendar.week_start(w))
@@ -215,8 +216,8 @@ def write_offline(world: World, landing) -> None:
                         continue
                     geo = world.metros[g].geo if ch.reported_by_geo else ""
                     rows.append(
-                        [ds, name, camp.name, geo, f"{spend / 100:.2f}", "USD", str(spend // 4), ""]
-                    )
+                        [ds, name, camp.name, geo, f"{spend / 100:.2f}", "USD", str(spend // 4), "", "week"]
+                    )  # fmt: skip
     write_sealed_bytes(landing / "offline" / "offline_spend.csv", _csv(rows))
 
 

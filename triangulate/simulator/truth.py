@@ -341,9 +341,10 @@ def score_plan(truth_dir: Path, plan: pd.DataFrame, *, confident: float = 0.8) -
         if mode == "total":
             clearly_above = m > target * (1 + CLEAR_MARGIN)
             clearly_below = m < target * (1 - CLEAR_MARGIN)
-        else:  # against the channels on the other side of the moves
-            clearly_above = any(m > true_mroas[g] * (1 + CLEAR_MARGIN) for g in givers)
-            clearly_below = any(m < true_mroas[r] * (1 - CLEAR_MARGIN) for r in receivers)
+        else:  # against the channels on the other side of the moves: a giver is wrong when
+            # it is clearly better than a receiver, a receiver when clearly worse than a giver
+            clearly_above = any(m > true_mroas[r] * (1 + CLEAR_MARGIN) for r in receivers)
+            clearly_below = any(m < true_mroas[g] * (1 - CLEAR_MARGIN) for g in givers)
         wrong = (row["decision"] == "scale" and clearly_below) or (
             row["decision"] == "shift_budget_away" and clearly_above
         )

@@ -4,19 +4,24 @@
         reporting_per_unit(c, d) = usd_per_unit(c, d) / usd_per_unit(reporting, d)
 
     Days without a published rate (weekends, holidays, the days after the last file) carry
-    the latest rate of the previous 7 days forward; USD is 1 by definition. Orders and spend
-    join on (day, currency) exactly, so every conversion uses the same rate.
+    the latest rate of the previous 7 days forward; the quote currency (var
+    fx_quote_currency, USD: the file's rates are usd_per_unit) is 1 by definition, listed in
+    the file or not. Orders and spend join on (day, currency) exactly, so every conversion
+    uses the same rate. The currencies this model converts are the ones the GX gates accept
+    (triangulate.quality.known_currencies: the file's currencies plus the quote currency).
 -#}
+
+{%- set quote = var('fx_quote_currency') | string | trim | upper %}
 
 with published as (
 
     select rate_date, currency, usd_per_unit
     from {{ ref('stg_reference__fx_rates') }}
-    where currency <> 'USD'
+    where currency <> '{{ quote }}'
 
     union all
 
-    select distinct rate_date, 'USD' as currency, cast(1 as double precision) as usd_per_unit
+    select distinct rate_date, '{{ quote }}' as currency, cast(1 as double precision) as usd_per_unit
     from {{ ref('stg_reference__fx_rates') }}
 
 ),

@@ -1,5 +1,3 @@
-{{ config(contract={'enforced': true}) }}
-
 {#-
     The MMM's input: one row for every week x geo between the first and the last week with
     spend or revenue, zero-filled (docs/contracts.md §5).
@@ -7,15 +5,24 @@
     - net_revenue from fct_weekly_revenue;
     - spend_<channel> for each paid channel of the channel registry (paid_channel_names(),
       var('channel_registry')) from fct_weekly_channel_spend;
-    - control_<name> for each name in var('mmm_controls'): the mean over the week's days of
-      the daily value, a geo's own value taking precedence over the national value (national
-      values apply to every geo); averaged as decimals so every rebuild gives the same bits.
+    - control_<name> for each control landed (control_names(): the names in
+      landing/controls/, in the order they arrived; none is fine): the mean over the week's
+      7 days of the daily value. A day's value is the geo's own value, else the national
+      value (national values apply to every geo), else, when nothing was landed for that
+      day, the last value landed before it (a price or an index holds until it changes; a
+      flag must be landed as 0 to end), and before the first value landed, that first value.
+      Averaged as decimals so every rebuild gives the same bits.
+
+    The control columns follow the data, so dbt cannot enforce a contract here: the
+    documented columns are checked by their not_null tests, the control columns by the GX
+    gate (no null cell) and by the MMM.
 
     Geos are those of reference_geos; orders in var('unknown_geo') are not in this table.
 -#}
 
+-- depends_on: {{ ref('stg_controls__values') }}
 {%- set channels = paid_channel_names() %}
-{%- set controls = var('mmm_controls') %}
+{%- set controls = control_names() %}
 
 with geos as (
 
@@ -82,7 +89,31 @@ spend_pivoted as (
 
 ),
 
-daily_controls as (
+{%- if controls %}
+
+control_days as (
+
+    -- every day of the panel's weeks, from the first control value if that is earlier
+    -- (it carries forward into the panel)
+    select cast({{ dbt.dateadd('day', 'n.generated_number', 'b.first_day') }} as date) as date_day
+    from ({{ numbers(100000) }}) as n
+    cross join (
+        select
+            first_day,
+            {{ dbt.datediff('first_day', 'last_day', 'day') }} as n_days
+        from (
+            select
+                case when c.first_control_day < w.first_week then c.first_control_day else w.first_week end as first_day,
+                cast({{ dbt.dateadd('day', '7 * w.n_weeks + 6', 'w.first_week') }} as date) as last_day
+            from bounds as w
+            cross join (select min(date_day) as first_control_day from {{ ref('stg_controls__values') }}) as c
+        ) as ends
+    ) as b
+    where n.generated_number <= b.n_days
+
+),
+
+landed_controls as (
 
     -- a geo's own value wins over the national value for the same day and control
     select
@@ -99,6 +130,47 @@ daily_controls as (
 
 ),
 
+daily_controls as (
+
+    -- every day x geo x control, with the value landed for it (null when none) and how many
+    -- values were landed up to that day (a run of days shares the value that starts it)
+    select
+        d.date_day,
+        g.geo,
+        k.control_name,
+        l.control_value,
+        count(l.control_value) over (
+            partition by g.geo, k.control_name
+            order by d.date_day
+            rows between unbounded preceding and current row
+        ) as values_so_far
+    from control_days as d
+    cross join geos as g
+    cross join (select distinct control_name from {{ ref('stg_controls__values') }}) as k
+    left join landed_controls as l
+        on l.date_day = d.date_day
+        and l.geo = g.geo
+        and l.control_name = k.control_name
+        and l.precedence = 1
+
+),
+
+filled_controls as (
+
+    -- a day without a value holds the last value before it; days before the first value
+    -- take the first value
+    select
+        date_day,
+        geo,
+        control_name,
+        coalesce(
+            max(control_value) over (partition by geo, control_name, values_so_far),
+            max(case when values_so_far = 1 then control_value end) over (partition by geo, control_name)
+        ) as control_value
+    from daily_controls
+
+),
+
 controls_pivoted as (
 
     select
@@ -107,11 +179,13 @@ controls_pivoted as (
         {% for control in controls -%}
         avg(case when control_name = '{{ control }}' then cast(control_value as numeric(28, 10)) end) as control_{{ control }}{{ ',' if not loop.last }}
         {% endfor %}
-    from daily_controls
-    where precedence = 1
+    from filled_controls
+    where date_day >= (select first_week from bounds)
     group by {{ week_start('date_day') }}, geo
 
 ),
+
+{%- endif %}
 
 final as (
 
@@ -122,7 +196,7 @@ final as (
         {{ to_money('coalesce(r.gross_revenue, 0)') }} as gross_revenue,
         cast(coalesce(r.orders, 0) as bigint) as orders,
         {% for channel in channels -%}
-        {{ to_money('coalesce(s.spend_' ~ channel ~ ', 0)') }} as spend_{{ channel }},
+        {{ to_money('coalesce(s.spend_' ~ channel ~ ', 0)') }} as spend_{{ channel }}{{ ',' if not loop.last or controls }}
         {% endfor -%}
         {% for control in controls -%}
         cast(c.control_{{ control }} as double precision) as control_{{ control }}{{ ',' if not loop.last }}
@@ -130,7 +204,9 @@ final as (
     from panel as p
     left join revenue as r on r.week_start = p.week_start and r.geo = p.geo
     left join spend_pivoted as s on s.week_start = p.week_start and s.geo = p.geo
+    {%- if controls %}
     left join controls_pivoted as c on c.week_start = p.week_start and c.geo = p.geo
+    {%- endif %}
 
 )
 

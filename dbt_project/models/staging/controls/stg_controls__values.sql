@@ -1,6 +1,7 @@
 {#-
-    Non-media drivers, one row per day x geo x control name. A blank geo is a national
-    value (broadcast to every geo downstream). A value restated in a later file wins.
+    Non-media drivers, one row per day x geo x control name, whatever names the brand
+    lands. A blank geo is a national value (broadcast to every geo downstream). A value
+    restated in a later file wins. mmm_weekly_input fills the days without a value.
 -#}
 
 with source as (

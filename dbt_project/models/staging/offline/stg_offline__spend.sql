@@ -1,8 +1,10 @@
 {#-
     Offline and other-platform spend rows (TV, podcast, OOH, ...), one per period start x
     channel x campaign x geo. `period` (day or week) comes from an optional `period` column
-    of the file, else var('offline_default_period'). A blank geo is a national buy. A row
-    restated in a later file wins over the earlier one.
+    of the file, else var('offline_default_period') (day): a row covers its date, or with
+    `period` = week the Monday-to-Sunday week its date (a Monday) starts
+    (docs/landing_formats.md). A blank geo is a national buy. A row restated in a later
+    file wins over the earlier one.
 -#}
 
 with source as (

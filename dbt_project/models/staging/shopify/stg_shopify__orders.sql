@@ -1,7 +1,13 @@
 {#-
-    Shopify orders, one row per order (orders/create deliveries deduped on the webhook id,
-    then on the order id; order_webhook_count says how many distinct webhooks carried the
-    order id: more than 1 is a duplicated order, which the fct_orders gate reports). Money stays in the shop's currency; emails are hashed here.
+    Shopify orders, one row per order. Deliveries are deduped on the event they carry:
+    X-Shopify-Event-Id, which Shopify documents as the key of a duplicate (a retry, a
+    replay under a new X-Shopify-Webhook-Id, and one delivery per subscription when a
+    shop has several for the topic all share it), else X-Shopify-Webhook-Id for
+    deliveries without one; within one order id, since headers are not signed and a
+    delivery must never remove another order's. Then one row per order id;
+    order_webhook_count says how many distinct orders/create events carried the order id:
+    more than 1 is a duplicated order, which the fct_orders gate reports. Money stays in
+    the shop's currency; emails are hashed here.
 -#}
 
 with source as (
@@ -11,12 +17,22 @@ with source as (
 
 ),
 
+keyed as (
+
+    select
+        *,
+        {{ json_text('body', 'id') }} as resource_id,
+        coalesce(nullif(trim({{ json_text('payload', 'headers.x-shopify-event-id') }}), ''), webhook_id) as event_key
+    from source
+
+),
+
 deduped as (
 
     select
         *,
-        row_number() over (partition by webhook_id order by received_at, _file, _line) as delivery_number
-    from source
+        row_number() over (partition by event_key, resource_id order by received_at, _file, _line) as delivery_number
+    from keyed
 
 ),
 
@@ -41,7 +57,7 @@ renamed as (
         -- timestamps
         {{ utc_timestamp_from_iso(json_text('body', 'created_at')) }} as ordered_at,
         {{ utc_timestamp_from_iso('received_at') }} as received_at,
-        webhook_id
+        event_key
 
     from deduped
     where delivery_number = 1
@@ -59,7 +75,7 @@ final as (
         postal_code,
         ordered_at,
         received_at,
-        row_number() over (partition by shopify_order_id order by received_at, webhook_id) as order_delivery_number,
+        row_number() over (partition by shopify_order_id order by received_at, event_key) as order_delivery_number,
         count(*) over (partition by shopify_order_id) as order_webhook_count
     from renamed
 

@@ -1,7 +1,8 @@
 {#-
     Shopify refunds from refunds/create webhooks, one row per refund (deliveries deduped on
-    the webhook id, then on the refund id). The refunded amount is the first refund
-    transaction's amount, in the shop currency.
+    the event they carry, X-Shopify-Event-Id, else X-Shopify-Webhook-Id, within one refund
+    id, as in stg_shopify__orders; then on the refund id). The refunded amount is the
+    first refund transaction's amount, in the shop currency.
 -#}
 
 with source as (
@@ -11,12 +12,22 @@ with source as (
 
 ),
 
+keyed as (
+
+    select
+        *,
+        {{ json_text('body', 'id') }} as resource_id,
+        coalesce(nullif(trim({{ json_text('payload', 'headers.x-shopify-event-id') }}), ''), webhook_id) as event_key
+    from source
+
+),
+
 deduped as (
 
     select
         *,
-        row_number() over (partition by webhook_id order by received_at, _file, _line) as delivery_number
-    from source
+        row_number() over (partition by event_key, resource_id order by received_at, _file, _line) as delivery_number
+    from keyed
 
 ),
 
@@ -34,7 +45,7 @@ renamed as (
         -- timestamps
         {{ utc_timestamp_from_iso(json_text('body', 'created_at')) }} as refunded_at,
         {{ utc_timestamp_from_iso('received_at') }} as received_at,
-        webhook_id
+        event_key
 
     from deduped
     where delivery_number = 1
@@ -45,7 +56,7 @@ final as (
 
     select
         *,
-        row_number() over (partition by shopify_refund_id order by received_at, webhook_id) as refund_delivery_number
+        row_number() over (partition by shopify_refund_id order by received_at, event_key) as refund_delivery_number
     from renamed
 
 )
