@@ -64,8 +64,6 @@ EXTRA_COLUMNS = (
     "staleness_warning",
 )
 
-DECISIONS = ("scale", "shift_budget_away", "test", "hold")
-
 
 def _finite(x: object) -> bool:
     try:
@@ -76,20 +74,6 @@ def _finite(x: object) -> bool:
 
 def _fmt(x: float) -> str:
     return f"{x:.2f}" if _finite(x) else "n/a"
-
-
-def roas_disagreement(a: float, b: float) -> float:
-    """How many times larger the larger ROAS is: ``max/min`` for positive values.
-
-    Infinite when one is positive and the other is not; NaN when either is missing.
-    """
-    if not (_finite(a) and _finite(b)):
-        return float("nan")
-    if a > 0 and b > 0:
-        return max(a, b) / min(a, b)
-    if a > 0 or b > 0:
-        return float("inf")
-    return 1.0
 
 
 def _evidence(row: dict, measurable: bool, disagreement_factor: float) -> tuple[str, str, float]:
