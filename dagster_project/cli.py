@@ -23,17 +23,37 @@ def _require_home() -> None:
         raise typer.Exit(code=2) from None
 
 
+def _fail(command: str, message: str, code: int) -> typer.Exit:
+    """Print ``triangulate <command>: <message>`` on stderr (one line, no traceback)."""
+    typer.echo(f"triangulate {command}: {message}", err=True)
+    return typer.Exit(code=code)
+
+
 @app.command()
 def run(
     select: str = typer.Option(
-        "*", "--select", help="Dagster asset selection (default: everything)."
+        "*",
+        "--select",
+        help="Dagster asset selection, e.g. 'group:mix_model' or 'key:\"marts/fct_orders\"+' "
+        "(default: everything).",
     ),
+    list_: bool = typer.Option(False, "--list", help="List the groups and asset keys, and exit."),
 ) -> None:
     """Materialize assets (the same job the schedules run)."""
-    from dagster_project.runner import materialize_selection
+    from dagster_project.runner import CommandError, materialize_selection
 
+    if list_:
+        from dagster_project.definitions import defs
+        from dagster_project.runner import valid_selections
+
+        groups, keys = valid_selections(defs)
+        typer.echo("\n".join([*groups, *keys]))
+        return
     _require_home()
-    ok = materialize_selection(select)
+    try:
+        ok = materialize_selection(select)
+    except CommandError as exc:
+        raise _fail("run", str(exc), exc.exit_code) from None
     raise typer.Exit(code=0 if ok else 1)
 
 
@@ -43,10 +63,17 @@ def demo(
     seed: int = typer.Option(42, "--seed"),
 ) -> None:
     """Simulate into $TRIANGULATE_HOME, materialize every asset, print where the results are."""
-    from dagster_project.runner import run_demo
+    from triangulate.cli import check_scale
+
+    check_scale("demo", scale)
+    from dagster_project.runner import CommandError, run_demo
 
     _require_home()
-    raise typer.Exit(code=run_demo(scale=scale, seed=seed))
+    try:
+        code = run_demo(scale=scale, seed=seed)
+    except CommandError as exc:
+        raise _fail("demo", str(exc), exc.exit_code) from None
+    raise typer.Exit(code=code)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The one Dagster ``Definitions`` object: assets by stage, resources, jobs, schedules, sensor."""
 
+import logging
 from contextlib import contextmanager
 
 import dagster as dg
@@ -16,6 +17,10 @@ from dagster_project.assets import (
 )
 from dagster_project.assets import triangulation as triangulation_assets
 from triangulate.paths import warehouse_path
+
+if logging.getLogger("triangulate").level == logging.NOTSET:
+    # the library's INFO messages reach the run logs (the instance manages ``triangulate``)
+    logging.getLogger("triangulate").setLevel(logging.INFO)
 
 
 class WarehouseResource(DuckDBResource):

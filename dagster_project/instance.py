@@ -22,6 +22,10 @@ concurrency:
     granularity: op
 telemetry:
   enabled: false
+# The library's log messages (triangulate.*: the MMM's build, prior predictive and
+# sampling with their durations) go to the run's logs in the UI and to the console.
+python_logs:
+  managed_python_loggers: [triangulate]
 """
 
 

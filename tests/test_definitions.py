@@ -129,3 +129,25 @@ def test_cli_lists_every_command() -> None:
     assert result.exit_code == 0
     for command in ("simulate", "demo", "serve", "run", "report", "mta", "geo", "mmm"):
         assert command in result.output
+
+
+def test_a_manifest_older_than_a_dbt_file_is_prepared_again(tmp_path) -> None:
+    """A test whose arguments changed gets a new unique id: an old manifest would make the
+    Dagster checks miss it and fail dbt_models although the test passed."""
+    import os
+
+    from dagster_project.assets.transform import manifest_is_stale
+
+    model = tmp_path / "models" / "m.yml"
+    model.parent.mkdir()
+    model.write_text("models: []\n")
+    manifest = tmp_path / "target" / "manifest.json"
+    assert manifest_is_stale(tmp_path, manifest)
+    manifest.parent.mkdir()
+    manifest.write_text("{}")
+    os.utime(model, (1_000, 1_000))
+    (tmp_path / "target" / "run_results.json").write_text("{}")  # target/ is not a source
+    assert not manifest_is_stale(tmp_path, manifest)
+    os.utime(model, None)
+    os.utime(manifest, (2_000, 2_000))
+    assert manifest_is_stale(tmp_path, manifest)

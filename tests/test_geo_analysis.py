@@ -174,5 +174,48 @@ def test_every_registered_experiment_from_one_mart_table(history):
     assert list(results.loc[results["experiment_id"] == "pod", "spend_change"]) == [5e3, 5e3]
     assert (results.loc[results["experiment_id"] == "tv", "iroas"] > 0).all()
     assert analyze_registry([], mart).empty
-    with pytest.raises(ValueError, match="experiment tv: metric 'orders' is not a column"):
-        analyze_registry([replace(specs[0], metric="orders")], mart)
+    # an experiment that cannot be analysed gets one error row naming it (issue #19)
+    failed = analyze_registry([replace(specs[0], metric="orders")], mart)
+    assert failed[["experiment_id", "method", "status"]].values.tolist() == [
+        ["tv", "none", "error"]
+    ]
+    assert "experiment tv: metric 'orders' is not a column" in failed["notes"].iloc[0]
+
+
+def test_geo_names_match_ignoring_case_and_unknown_ones_get_near_matches():
+    from triangulate.geo.panel import UnknownGeoError, match_geos
+
+    known = ["chicago", "new york", "portland", "boston"]
+    assert match_geos(["Chicago", "NEW  York"], known) == ("chicago", "new york")
+    with pytest.raises(UnknownGeoError) as caught:
+        match_geos(["portlnd", "zzz"], known, what="--treated")
+    assert caught.value.near == {"portlnd": ("portland",), "zzz": ()}
+    assert str(caught.value).startswith(
+        "--treated: geo(s) portlnd, zzz not in the panel (portlnd: did you mean portland?; "
+        "zzz: no near match); panel geos: chicago"
+    )
+
+
+def test_overlapping_experiments_are_found():
+    from triangulate.geo.analysis import overlapping_experiments
+
+    def spec(name, treated, start, end, control=None):
+        return ExperimentSpec(name, "tv", "holdout", treated, control, start, end, "net_revenue")
+
+    specs = [
+        spec("a", ("G01", "G02"), date(2026, 3, 2), date(2026, 3, 29)),
+        spec("b", ("g02",), date(2026, 3, 23), date(2026, 4, 19)),  # shares G02 for a week
+        spec(
+            "c", ("G03",), date(2026, 3, 2), date(2026, 3, 29), ("G01", "G04")
+        ),  # a's G01 as control
+        spec("d", ("G01",), date(2026, 5, 4), date(2026, 5, 31)),  # later: no overlap
+    ]
+    notes = overlapping_experiments(specs)
+    assert set(notes) == {"a", "b", "c"}
+    assert notes["b"] == [
+        "overlaps experiment a (tv) in geo(s) g02 from 2026-03-23 to 2026-03-29: the two "
+        "effects are not separable"
+    ]
+    assert len(notes["a"]) == 2 and notes["c"][0].startswith(
+        "overlaps experiment a (tv) in geo(s) g01"
+    )

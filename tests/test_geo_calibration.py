@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import norm
 
 from triangulate.geo.calibration import (
+    calibrating_results,
     experiment_spend,
     lift_test_rows,
     mta_calibration_factor,
@@ -42,7 +43,7 @@ def _result(**overrides) -> dict:
         "experiment_id": "tv-holdout", "channel": "tv", "spend_change": -16_800.0,
         "incremental_revenue": -42_000.0, "incremental_revenue_ci_low": -52_000.0,
         "incremental_revenue_ci_high": -32_000.0, "interval_level": 0.9,
-        "start": START.isoformat(), "end": END.isoformat(),
+        "start_date": START, "end_date": END,
     }  # fmt: skip
     row.update(overrides)
     return row
@@ -216,3 +217,20 @@ def test_mta_calibration_factor_from_a_holdout():
     assert mta_calibration_factor(-3 * 150.0 * 28, mta_change) == pytest.approx(3.0)
     assert np.isnan(mta_calibration_factor(1000.0, 0.0))
     assert np.isnan(mta_calibration_factor(1000.0, -10.0))
+
+
+def test_only_results_on_the_mmm_target_calibrate_it():
+    """An ``orders`` holdout's lift is a count: read as money it pulled meta's ROAS to 0.008
+    in a brand's calibrated run. Only the MMM's own metric calibrates it; the rest are named."""
+    results = pd.DataFrame(
+        {
+            "experiment_id": ["rev", "orders", "errored", "other_channel", "naive"],
+            "channel": ["meta", "meta", "meta", "radio", "meta"],
+            "method": ["synthetic_control"] * 4 + ["difference_in_differences"],
+            "metric": ["net_revenue", "orders", "net_revenue", "net_revenue", "net_revenue"],
+            "status": ["ok", "ok", "error", "ok", "ok"],
+        }
+    )
+    kept, skipped = calibrating_results(results, ["meta", "tv"], "net_revenue")
+    assert kept["experiment_id"].tolist() == ["rev"]
+    assert len(skipped) == 1 and "'orders'" in skipped[0] and "net_revenue" in skipped[0]

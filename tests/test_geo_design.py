@@ -77,3 +77,25 @@ def test_test_length_in_panel_periods(weekly):
     assert periods_in_weeks(4, daily) == 28
     with pytest.raises(ValueError, match="history too short"):
         simulate_power(daily, ["G01"], test_periods=28)
+
+
+def test_included_geos_are_in_every_group_whatever_their_case(weekly):
+    groups = candidate_groups(weekly, 4, 6, include=["g10", "G14"], exclude=["g01"], seed=2)
+    assert len(groups) == 6
+    assert all({"G10", "G14"} <= set(g) and "G01" not in g for g in groups)
+    with pytest.raises(ValueError, match="more than the 1 treatment geos"):
+        candidate_groups(weekly, 1, 3, include=["G10", "G14"])
+    with pytest.raises(
+        ValueError, match=r"--include: geo\(s\) G1O not in the panel \(G1O: did you mean"
+    ):
+        candidate_groups(weekly, 4, 3, include=["G1O"])
+
+
+def test_lengths_in_days_or_weeks():
+    from triangulate.geo.design import duration_label, parse_durations
+
+    assert parse_durations("28d, 4w, 6") == [4.0, 4.0, 6.0]
+    assert parse_durations("14,21", default_unit="d") == [2.0, 3.0]
+    assert duration_label(4.0) == "4-week" and duration_label(10 / 7) == "10-day"
+    with pytest.raises(ValueError, match="such as 28d or 4w"):
+        parse_durations("four weeks")

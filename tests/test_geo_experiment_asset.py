@@ -143,3 +143,75 @@ def test_the_experiments_asset_runs_after_the_dbt_registry_model() -> None:
     assert dg.AssetKey(["raw", "experiments"]) not in results.parent_keys  # only through dbt
     assert graph.get(registry).is_materializable  # a dbt model of the transform step
     assert graph.get(registry).group_name == "transform"
+
+
+def _asset_world(path: Path) -> None:
+    """A warehouse with what the experiments asset reads: 20 geos x 104 weeks of net
+    revenue (the project's simulator), daily TV spend per geo, and three registered
+    experiments: ``good``, ``typo`` (treats ``g2O``, a typo of G20) and ``overlap`` (treats
+    G09 of ``good`` in overlapping weeks)."""
+    from triangulate.geo.simulation import synthetic_geo_panel
+
+    panel = synthetic_geo_panel(n_geos=20, n_periods=104, period_days=7, seed=5)
+    weekly = panel.rename(columns={"date": "week_start", "value": "net_revenue"})
+    weekly = weekly.assign(gross_revenue=weekly["net_revenue"], orders=weekly["net_revenue"] / 50)
+    days = pd.date_range(weekly["week_start"].min(), periods=104 * 7, freq="D")
+    spend = pd.DataFrame(
+        [{"date": d.date(), "geo": g, "channel": "tv", "spend": 100.0}
+         for d in days for g in sorted(weekly["geo"].unique())]
+    )  # fmt: skip
+    registry = pd.DataFrame(
+        [
+            ("good", '["G02", "G09"]', "2024-11-04", "2024-12-01", "experiments/good.yaml"),
+            ("typo", '["G01", "g2O"]', "2024-11-04", "2024-12-01", "experiments/typo.yaml"),
+            ("overlap", '["g09"]', "2024-11-18", "2024-12-15", "experiments/overlap.yaml"),
+        ],
+        columns=["experiment_id", "treatment_geos", "start_date", "end_date", "source_file"],
+    ).assign(
+        channel="tv", experiment_kind="holdout", control_geos=None, metric="net_revenue",
+        spend_change=None, description=None, source_line=1,
+    )  # fmt: skip
+    registry["start_date"] = pd.to_datetime(registry["start_date"]).dt.date
+    registry["end_date"] = pd.to_datetime(registry["end_date"]).dt.date
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute("create schema staging")
+        for name, frame in (
+            ("marts.mmm_weekly_input", weekly),
+            ("marts.fct_daily_channel_spend", spend),
+            (REGISTRY_MODEL, registry),
+        ):
+            con.register("frame", frame)
+            con.execute(f"create table {name} as select * from frame")
+            con.unregister("frame")
+
+
+def test_one_bad_experiment_does_not_fail_the_others_and_overlaps_are_flagged(tmp_path: Path):
+    """Issue #19: an experiment on an unknown geo gets an error row naming it, its file and
+    the near match; the others are analysed; overlapping experiments carry a warning."""
+    import dagster as dg
+    from dagster_duckdb import DuckDBResource
+
+    from dagster_project.assets.experiments import RESULTS_TABLE, geo_experiment_results
+
+    database = tmp_path / "warehouse.duckdb"
+    _asset_world(database)
+    outcome = dg.materialize(
+        [geo_experiment_results], resources={"warehouse": DuckDBResource(database=str(database))}
+    )
+    assert outcome.success
+    with duckdb.connect(str(database), read_only=True) as con:
+        results = con.execute(f"select * from {RESULTS_TABLE}").df()
+    by_id = results.groupby("experiment_id")
+    assert set(by_id.groups) == {"good", "typo", "overlap"}
+    typo = by_id.get_group("typo")
+    assert typo[["method", "status"]].values.tolist() == [["none", "error"]]
+    note = typo["notes"].iloc[0]
+    assert "experiments/typo.yaml" in note and "g2O" in note and "did you mean G20" in note
+    for overlapping in ("good", "overlap"):
+        rows = by_id.get_group(overlapping)
+        assert set(rows["method"]) == {"synthetic_control", "difference_in_differences"}
+        assert (rows["status"] == "warning").all()
+        assert rows["lift_pct"].notna().all()
+    assert "overlaps experiment overlap" in by_id.get_group("good")["notes"].iloc[0]
+    assert "g09" in by_id.get_group("good")["notes"].iloc[0]

@@ -162,13 +162,15 @@ def test_truncated_json_names_file_and_line_and_other_files_still_load(
     text = bad.read_text().splitlines(keepends=True)
     bad.write_text("".join(text[:9]) + text[9][: len(text[9]) // 2])  # crash mid-record on line 10
     result = _load(conn, landing, "events")
-    assert len(result.errors) == 1
-    assert f"landing/events/{bad.name}: line 10 is not valid JSON" in result.errors[0]
-    assert len(result.files_loaded) == len(files) - 1
-    quarantined = conn.execute("select file from raw._quarantined_files").fetchall()
-    assert quarantined == [(f"events/{bad.name}",)]
-    with pytest.raises(ingest.LandingFileError, match=bad.name):
-        result.raise_for_errors()
+    # issue #19: the torn line is dead-lettered with file and line; the file's 9 good lines load
+    assert result.errors == [] and len(result.files_loaded) == len(files)
+    dead = conn.execute("select file, line, reason from raw._dead_letter").fetchall()
+    assert len(dead) == 1 and dead[0][:2] == (f"events/{bad.name}", 10)
+    assert "line 10 is not valid JSON" in dead[0][2]
+    assert conn.execute(
+        "select count(*) from raw.segment_events where _file = ?", [f"events/{bad.name}"]
+    ).fetchone() == (9,)
+    assert conn.execute("select count(*) from raw._quarantined_files").fetchone() == (0,)
 
 
 def test_schema_drift_names_the_file_record_and_field(conn, tmp_path: Path) -> None:
@@ -180,13 +182,13 @@ def test_schema_drift_names_the_file_record_and_field(conn, tmp_path: Path) -> N
     renamed = {("amount_spent" if k == "spend" else k): v for k, v in good.items()}
     (folder / "drift.json").write_text(json.dumps({"data": [good, renamed], "paging": {}}))
     result = _load(conn, landing, "meta")
-    assert result.errors == [
-        "landing/ads/meta/drift.json: record 2 is missing field 'spend' (schema drift? meta records need: "
-        "date_start, date_stop, account_currency, campaign_id, campaign_name, spend, impressions, clicks)"
-    ]
-    assert (
-        conn.execute("select count(*) from raw.meta_insights").fetchone()[0] == 0
-    )  # nothing of that file
+    # issue #19: the drifted record is dead-lettered naming file, record and field; the good one loads
+    assert result.errors == [] and result.rows_loaded == 1
+    assert conn.execute("select file, line, field, reason from raw._dead_letter").fetchall() == [(
+        "ads/meta/drift.json", 2, "spend",
+        "missing field 'spend' (schema drift? meta records need: "
+        "date_start, date_stop, account_currency, campaign_id, campaign_name, spend, impressions, clicks)",
+    )]  # fmt: skip
 
 
 def test_csv_missing_column_and_empty_file_are_named(conn, tmp_path: Path) -> None:

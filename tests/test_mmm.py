@@ -5,6 +5,7 @@ Sampling tests use 2 chains x 500 draws with nutpie; the end-to-end ones are mar
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -93,14 +94,14 @@ def test_max_draws_is_checked():
 
 def test_unconverged_fit_is_sampled_again_with_twice_the_draws(monkeypatch):
     """The loop around the sampler: R-hat/ESS short -> 2x draws (capped at max_draws),
-    prior predictive from the first fit kept; divergences alone never resample."""
+    prior predictive from the first fit kept; divergences within the gate never resample."""
     from triangulate.mmm import diagnostics
     from triangulate.mmm.model import FittedMMM
 
     config = load_config(
         channels=["a"],
-        sampler={"draws": 1000, "max_draws": 3000},
-        gate={"r_hat_max": 1.01, "ess_bulk_min": 400},
+        sampler={"draws": 1000, "max_draws": 3000, "target_accept": 0.95},
+        gate={"r_hat_max": 1.01, "ess_bulk_min": 400, "max_divergences": 10},
     )
     fits: list[tuple[int, bool]] = []
 
@@ -125,7 +126,9 @@ def test_unconverged_fit_is_sampled_again_with_twice_the_draws(monkeypatch):
     assert fits == [(1000, True), (2000, False)]
     assert fitted.config.sampler.draws == 2000
     assert fitted.prior_predictive is not None  # the first fit's check, kept
-    assert fitted.convergence_attempts == [{"draws": 1000, **short}]
+    assert fitted.convergence_attempts == [
+        {"reason": "not_converged", "draws": 1000, "target_accept": 0.95, **short}
+    ]
 
     fitted = run({1000: short, 2000: low_ess, 3000: short})  # capped at max_draws, then given up
     assert [d for d, _ in fits] == [1000, 2000, 3000]
@@ -138,6 +141,98 @@ def test_unconverged_fit_is_sampled_again_with_twice_the_draws(monkeypatch):
     config = load_config(channels=["a"], sampler={"draws": 1000, "max_draws": None})  # one fit
     fitted = run({1000: short})
     assert fits == [(1000, True)] and fitted.convergence_attempts == []
+
+
+def test_divergent_fit_is_sampled_again_with_a_higher_target_accept(monkeypatch):
+    """Divergences over the gate -> target_accept 1 - (1 - t) / 5, capped at
+    max_target_accept, before any longer run; still divergent at the cap -> given up."""
+    from triangulate.mmm import diagnostics
+    from triangulate.mmm.model import FittedMMM
+
+    config = load_config(
+        channels=["a"],
+        sampler={
+            "draws": 1000,
+            "max_draws": 2000,
+            "target_accept": 0.95,
+            "max_target_accept": 0.99,
+        },
+        gate={"r_hat_max": 1.01, "ess_bulk_min": 400, "max_divergences": 10},
+    )
+    fits: list[tuple[int, float]] = []
+
+    def fake_fit(cfg, data, lift_tests=None, *, prior_predictive=True):
+        fits.append((cfg.sampler.draws, cfg.sampler.target_accept))
+        return FittedMMM(mmm=None, data=data, config=cfg)
+
+    diverging = {"r_hat_max": 1.03, "ess_bulk_min": 200.0, "divergences": 20}
+    short = {"r_hat_max": 1.014, "ess_bulk_min": 840.0, "divergences": 1}
+    good = {"r_hat_max": 1.004, "ess_bulk_min": 1800.0, "divergences": 0}
+
+    def run(numbers):
+        fits.clear()
+        monkeypatch.setattr(diagnostics, "fit_mmm", fake_fit)
+        monkeypatch.setattr(
+            diagnostics,
+            "convergence",
+            lambda f: numbers[(f.config.sampler.draws, round(f.config.sampler.target_accept, 6))],
+        )
+        return diagnostics.fit_until_converged(config, data="weekly")
+
+    fitted = run({(1000, 0.95): diverging, (1000, 0.99): short, (2000, 0.99): good})
+    assert [(d, round(t, 6)) for d, t in fits] == [(1000, 0.95), (1000, 0.99), (2000, 0.99)]
+    assert (fitted.config.sampler.draws, round(fitted.config.sampler.target_accept, 6)) == (
+        2000,
+        0.99,
+    )
+    assert [(a["reason"], a["draws"], round(a["target_accept"], 6)) for a in
+            fitted.convergence_attempts] == [("divergences", 1000, 0.95), ("not_converged", 1000, 0.99)]  # fmt: skip
+    assert fitted.convergence_attempts[0]["divergences"] == 20
+
+    fitted = run({(1000, 0.95): diverging, (1000, 0.99): diverging})  # at the cap: given up
+    assert [round(t, 6) for _, t in fits] == [0.95, 0.99]
+    assert [a["reason"] for a in fitted.convergence_attempts] == ["divergences"]
+
+
+@pytest.mark.slow
+def test_a_divergent_world_is_retried_and_recorded(tmp_path):
+    """A small world that diverges at target_accept 0.6 (18 divergences of 200 draws on the
+    machine that wrote this test): sampled again at 0.92, run.json says so, the gate passes."""
+    from triangulate.mmm.model import load_fitted
+    from triangulate.mmm.run import run_mmm
+    from triangulate.mmm.synthetic import synthetic_weekly
+
+    weekly, _ = synthetic_weekly(n_weeks=40, n_channels=2, seed=3, l_max=2, noise=0.01)
+    config = load_config(
+        channels=["ch1", "ch2"],
+        controls=[],
+        model={"l_max": 2, "yearly_seasonality": 0, "trend": False},
+        sampler={"chains": 2, "draws": 100, "tune": 100, "seed": 1, "prior_predictive_draws": 50,
+                 "target_accept": 0.6, "max_target_accept": 0.99},
+        gate={"r_hat_max": 1.2, "ess_bulk_min": 10, "max_divergences": 3, "holdout_weeks": 0},
+    )  # fmt: skip
+    run = run_mmm(weekly, config, "div", artifacts_dir=tmp_path, budget=False)
+    attempts = run.fitted.convergence_attempts
+    assert attempts and attempts[0]["reason"] == "divergences"
+    assert attempts[0]["target_accept"] == pytest.approx(0.6)
+    assert attempts[0]["divergences"] > 3
+    assert all(a["reason"] == "divergences" for a in attempts)
+    assert run.fitted.config.sampler.target_accept == pytest.approx(1 - 0.4 / 5 ** len(attempts))
+    assert run.gate.divergences <= 3 and run.gate.passed, run.gate.describe()
+    saved = json.loads((tmp_path / "mmm" / "div" / "run.json").read_text())
+    assert saved["convergence_attempts"] == json.loads(json.dumps(attempts))
+    assert saved["config"]["sampler"]["target_accept"] == run.fitted.config.sampler.target_accept
+    assert (
+        load_fitted(tmp_path / "mmm" / "div").convergence_attempts == saved["convergence_attempts"]
+    )
+
+
+def test_max_target_accept_is_checked():
+    assert load_config(channels=["a"]).sampler.max_target_accept == pytest.approx(0.99)
+    with pytest.raises(ConfigError, match=r"sampler.max_target_accept: must be in"):
+        load_config(channels=["a"], sampler={"target_accept": 0.95, "max_target_accept": 0.9})
+    with pytest.raises(ConfigError, match=r"max_target_accept: expected float \| None"):
+        load_config(channels=["a"], sampler={"max_target_accept": "high"})
 
 
 def test_missing_channel_is_named(reference_frame):
@@ -322,14 +417,15 @@ def test_save_load_round_trip(reference_fit, tmp_path):
 
 def test_gate_refuses_absurdly_short_fit(reference_frame, tmp_path):
     """tune=5, draws=5 (then 10, 20: max_draws): R-hat and ESS still fail, no tables,
-    GateFailed carries the numbers, and the saved run lists the shorter attempts."""
+    GateFailed carries the numbers, and the saved run lists the shorter attempts. (The
+    divergence gate is opened here: this test is about the draws; divergences have theirs.)"""
     from triangulate.mmm.diagnostics import GateFailed
     from triangulate.mmm.model import load_fitted
     from triangulate.mmm.run import publishable_tables, run_mmm
 
     config = reference_config(
         sampler={"chains": 2, "draws": 5, "tune": 5, "max_draws": 20},
-        gate={"r_hat_max": 1.01, "ess_bulk_min": 400, "holdout_weeks": 0},
+        gate={"r_hat_max": 1.01, "ess_bulk_min": 400, "holdout_weeks": 0, "max_divergences": 1000},
     )
     run = run_mmm(reference_frame, config, "short", artifacts_dir=tmp_path, budget=False)
     assert run.fitted.config.sampler.draws == 20

@@ -54,8 +54,12 @@ def test_the_experiment_factor_is_used_when_one_exists() -> None:
             "channel": ["meta", "meta", "meta"],
             "method": ["synthetic_control", "synthetic_control", "difference_in_differences"],
             "iroas": [9.0, 2.5, 7.0],
-            "start": [WEEKS[0], WEEKS[2], WEEKS[2]],
-            "end": [WEEKS[0] + pd.Timedelta(days=6), WEEKS[3] + pd.Timedelta(days=6), WEEKS[3]],
+            "start_date": [WEEKS[0], WEEKS[2], WEEKS[2]],
+            "end_date": [
+                WEEKS[0] + pd.Timedelta(days=6),
+                WEEKS[3] + pd.Timedelta(days=6),
+                WEEKS[3],
+            ],
         }
     )
     factors = calibration_factors(weekly, spend, contributions, experiments, mmm_run_id="r")

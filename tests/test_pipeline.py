@@ -1,6 +1,7 @@
 """End to end on the small simulated world: every asset materializes, the published
-tables follow the contract, the measurement story emerges, and bad input stops the
-pipeline before the models without touching what is published or what landed."""
+tables follow the contract, the measurement story emerges, bad input that fails a gate
+stops the pipeline before the models without touching what is published or what landed,
+and a bad file or record is isolated without stopping anything (issue #19)."""
 
 from __future__ import annotations
 
@@ -291,9 +292,6 @@ def _order_of_replay(home: Path) -> str:
 @pytest.mark.parametrize(
     ("make_bad", "expected"),
     [
-        (_bad_meta_export, ["meta_insights_renamed.json", "record 1 is missing field 'spend'"]),
-        (_truncated_events, ["events-late.ndjson", "line 5 is not valid JSON"]),
-        (_empty_file, ["offline/empty.csv", "file is empty"]),
         (
             _negative_spend,
             ["raw.offline_spend", "expect_column_values_to_match_regex(spend", "-120.00"],
@@ -317,9 +315,6 @@ def _order_of_replay(home: Path) -> str:
         ),
     ],
     ids=[
-        "renamed-field",
-        "truncated-json",
-        "empty-file",
         "negative-spend",
         "unknown-currency",
         "future-date",
@@ -349,3 +344,38 @@ def test_bad_input_stops_the_pipeline_before_the_models(
     assert _landing_digest(home) == landed, "landing files must stay untouched"
     changed = _changed(published, _published(home, PUBLISHED))
     assert not changed, f"published results changed: {changed}\n{log}"
+
+
+def test_a_bad_file_or_record_is_isolated_and_the_pipeline_goes_on(
+    pipeline_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #19: a file that cannot be loaded is quarantined and a bad record dead-lettered
+    with file, line and reason; dbt, MTA and MMM still run, and the next run does not retry
+    the quarantined files."""
+    home = tmp_path / "home"
+    shutil.copytree(pipeline_home, home, ignore=shutil.ignore_patterns("dagster"))
+    monkeypatch.setenv("TRIANGULATE_HOME", str(home))
+    monkeypatch.setenv("TRIANGULATE_MMM_CONFIG", str(FAST_MMM))
+    for make_bad in (_bad_meta_export, _truncated_events, _empty_file):
+        make_bad(home / "landing")
+    landed = _landing_digest(home)
+    gates = (
+        "select count(*) as n from measurement.data_quality where table_name = 'marts.fct_orders'"
+    )
+    gated_before = _query(home, gates)["n"][0]
+    ok, log = _run("*")
+    assert ok, log
+    assert _query(home, gates)["n"][0] > gated_before  # dbt and the mart gates ran
+    quarantined = _query(home, "select file, error from raw._quarantined_files order by file")
+    assert list(quarantined["file"]) == ["ads/meta/meta_insights_renamed.json", "offline/empty.csv"]
+    assert "missing field 'spend'" in quarantined["error"][0]
+    assert "file is empty" in quarantined["error"][1]
+    dead = _query(home, "select file, line, reason from raw._dead_letter")
+    assert list(zip(dead["file"], dead["line"], strict=True)) == [("events/events-late.ndjson", 5)]
+    assert "line 5 is not valid JSON" in dead["reason"][0]
+    late = "select count(*) as n from raw.segment_events where _file = 'events/events-late.ndjson'"
+    assert _query(home, late)["n"][0] == 4
+    again, log = _run("group:ingest")
+    assert again, log
+    assert len(_query(home, "select * from raw._quarantined_files")) == 2  # not retried
+    assert _landing_digest(home) == landed, "landing files must stay untouched"

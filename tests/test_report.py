@@ -52,6 +52,8 @@ SECTIONS_WITH_PLOTS = (
     "triangulation",
     "budget-plan",
 )
+WORD_BREAK = "\x00"
+"""Where the page has a ``<wbr>``: the text around it is one word."""
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 GENERATED_AT = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 
@@ -77,6 +79,8 @@ class ReportPage(HTMLParser):
         for name in ("src", "href", "srcset", "action", "poster"):
             if attributes.get(name):
                 self.urls.append(attributes[name] or "")
+        if tag == "wbr" and self._current is not None:
+            self.section_text[self._current].append(WORD_BREAK)  # a break, not a space
         if tag == "img" and self._current is not None:
             self.section_images[self._current].append(attributes.get("src") or "")
 
@@ -89,7 +93,8 @@ class ReportPage(HTMLParser):
             self.section_text[self._current].append(data)
 
     def text(self, section: str) -> str:
-        return " ".join(" ".join(self.section_text[section]).split())
+        joined = " ".join(self.section_text[section]).replace(f" {WORD_BREAK} ", "")
+        return " ".join(joined.split())
 
 
 def parse(path: Path) -> ReportPage:
@@ -395,3 +400,127 @@ def test_a_channel_has_one_colour_in_every_table(full_report: Path) -> None:
 )
 def test_number_formats(value, formatter, expected) -> None:
     assert formatter(value) == expected
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["run_id"] == SHOWN_RUN]
+
+
+def test_model_fit_shows_actual_vs_predicted_with_r_squared(tables, tmp_path: Path) -> None:
+    """Issue #20: actual vs predicted weekly revenue, with R² over the weeks both cover."""
+    noisy = dict(tables)
+    revenue = tables["marts.fct_weekly_revenue"].copy()
+    weeks = sorted(revenue["week_start"].unique())
+    odd = revenue["week_start"].isin(weeks[1::2])
+    revenue.loc[odd, "net_revenue"] *= 1.08  # the model misses every other week by 8 %
+    noisy["marts.fct_weekly_revenue"] = revenue
+    page = parse(build_report(noisy, tmp_path, run_id="fit", generated_at=GENERATED_AT))
+
+    actual = revenue.groupby("week_start")["net_revenue"].sum()
+    contributions = _shown(tables["measurement.mmm_weekly_contributions"])
+    predicted = contributions.groupby("week_start")["contribution"].sum().reindex(actual.index)
+    r2 = 1 - ((actual - predicted) ** 2).sum() / ((actual - actual.mean()) ** 2).sum()
+    assert 0.5 < r2 < 0.99
+    text = page.text("contributions")
+    assert f"R² (in sample) {r2:.3f}" in text
+    assert f"R² = {r2:.3f}" in text
+    assert len(page.section_images["contributions"]) == 2  # the stack and the fit
+    for src in page.section_images["contributions"]:
+        decode_png(src)
+
+
+def test_spend_share_beside_effect_share(full_report: Path, tables) -> None:
+    summary = _shown(tables["measurement.mmm_channel_summary"]).set_index("channel")
+    spend_share = summary["spend"] / summary["spend"].sum()
+    effect_share = summary["contribution"] / summary["contribution"].sum()
+    page = parse(full_report)
+    text = page.text("roas")
+    assert "share of spend" in text and "share of effect" in text
+    for channel in EXAMPLE_CHANNELS:
+        row = (
+            f"{channel} {fmt_money(summary.at[channel, 'spend'])} "
+            f"{fmt_fraction_pct(spend_share[channel])} "
+            f"{fmt_money(summary.at[channel, 'contribution'])} "
+            f"{fmt_fraction_pct(effect_share[channel])}"
+        )
+        assert row in text, row
+    assert len(page.section_images["roas"]) == 2  # ROAS with HDI, and the shares
+
+
+def test_marginal_roas_has_its_interval(full_report: Path, tables) -> None:
+    plan = _shown(tables["measurement.budget_plan"]).set_index("channel")
+    text = parse(full_report).text("roas")
+    assert "mROAS 94 % HDI" in text
+    for channel in EXAMPLE_CHANNELS:
+        low, high = plan.at[channel, "mroas_hdi_low"], plan.at[channel, "mroas_hdi_high"]
+        assert f"{fmt_ratio(plan.at[channel, 'mroas'])} [{fmt_ratio(low)}, {fmt_ratio(high)}]" in (
+            text
+        ), channel
+
+
+def test_a_control_that_nets_to_zero_shows_its_weekly_swings(tables, tmp_path: Path) -> None:
+    """A control that adds 11k in some weeks and takes 11k in others sums to 0: the table
+    shows its weekly range beside the total, as the chart shows its peaks."""
+    swinging = dict(tables)
+    contributions = tables["measurement.mmm_weekly_contributions"].copy()
+    control = (contributions["run_id"] == SHOWN_RUN) & (contributions["component"] == "price_index")
+    signs = np.tile([1.0, -1.0], control.sum() // 2 + 1)[: control.sum()]
+    contributions.loc[control, "contribution"] = 11_000.0 * signs
+    swinging["measurement.mmm_weekly_contributions"] = contributions
+    page = parse(build_report(swinging, tmp_path, run_id="swing", generated_at=GENERATED_AT))
+    assert "price_index control 0 0.0 % [-11,000, 11,000]" in page.text("contributions")
+
+
+def test_axis_tick_labels_never_overlap(tables, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every figure of the report (156 weeks), and the channel chart with many long channel
+    names: no two tick labels of one axis overlap once drawn (slanted when needed)."""
+    from triangulate.report import plots, render_report
+
+    figures = []
+    draw = plots._png
+
+    def keep(fig):
+        figures.append(fig)
+        return draw(fig)
+
+    monkeypatch.setattr(plots, "_png", keep)
+    render_report(example_tables(n_weeks=156), run_id="ticks")
+    assert len(figures) >= len(SECTIONS_WITH_PLOTS)
+    names = [
+        "google_search_nonbrand", "meta_advantage_plus", "tiktok_spark_ads",
+        "youtube_connected_tv", "linear_tv_national", "podcast_host_read",
+        "out_of_home_billboards", "affiliate_network", "pinterest_promoted",
+        "snapchat_story_ads", "radio_local_spots",
+    ]  # fmt: skip
+    many = pd.DataFrame(
+        {"MTA ROAS": np.linspace(0.5, 3, 11), "MMM ROAS": np.linspace(3, 0.5, 11)}, index=names
+    )
+    figures.append(plots.sources_side_by_side.figure(many, channel_colors(names), "USD"))
+    for fig in figures:
+        assert not plots.overlapping_tick_labels(fig), fig.axes[0].get_title()
+
+
+def test_metadata_tables_print_numbers_not_notation() -> None:
+    """Markdown tables for the Dagster UI: what a person acts on first, numbers with
+    separators and fixed decimals, missing values as a dash."""
+    from triangulate.report.format import METADATA_MISSING, markdown_table
+
+    frame = pd.DataFrame(
+        {
+            "mroas": [1.23456, np.nan],
+            "spend": [1_234_567.891, 0.0000004],
+            "weeks": [3, 1200],
+            "channel": ["tv", "meta"],
+            "decision": ["scale", None],
+            "confidence": [0.934, np.nan],
+        }
+    )
+    text = markdown_table(frame, formats={"confidence": fmt_fraction_pct})
+    lines = text.splitlines()
+    assert lines[0] == "| channel | decision | confidence | mroas | spend | weeks |"
+    assert lines[2] == "| tv | scale | 93.4 % | 1.23 | 1,234,567.89 | 3 |"
+    assert (
+        lines[3]
+        == f"| meta | {METADATA_MISSING} | {METADATA_MISSING} | {METADATA_MISSING} | 0.00 | 1,200 |"
+    )
+    assert "e-" not in text and "e+" not in text and "nan" not in text.lower()

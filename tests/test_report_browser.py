@@ -138,3 +138,28 @@ def test_full_page_screenshot_covers_the_whole_report(rendered_report: dict) -> 
     bottom = max(section["bottom"] for section in rendered_report["sections"])
     assert height > VIEWPORT["height"] and height >= bottom
     assert rendered_report["scroll_width"] <= VIEWPORT["width"], "the page scrolls sideways"
+
+
+TABLE_OVERFLOW_JS = """
+() => Array.from(document.querySelectorAll('.table-wrap')).map(wrap => ({
+  section: wrap.closest('section').id,
+  header: Array.from(wrap.querySelectorAll('th')).map(th => th.innerText.trim()).join(' | '),
+  scrollWidth: wrap.scrollWidth, clientWidth: wrap.clientWidth}))
+"""
+
+
+@pytest.mark.parametrize("width", [1024, 800])
+def test_tables_wrap_instead_of_scrolling_sideways(width: int, tmp_path: Path) -> None:
+    """At common laptop and e-mail widths every table fits its section: headers and text
+    wrap, identifiers break after "_", no table needs a sideways scroll bar."""
+    report = build_report(example_tables(), tmp_path, run_id=f"width-{width}")
+    with headless_chromium() as browser:
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.goto(report.resolve().as_uri(), wait_until="load", timeout=30_000)
+        tables = page.evaluate(TABLE_OVERFLOW_JS)
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+        page.close()
+    assert tables
+    wide = [t for t in tables if t["scrollWidth"] > t["clientWidth"] + 1]
+    assert not wide, f"tables scroll sideways at {width} px: {wide}"
+    assert page_width <= width

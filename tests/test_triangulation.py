@@ -130,7 +130,7 @@ def test_inputs_from_warehouse_tables():
             "channel": ["tv", "tv"],
             "method": ["synthetic_control"] * 2,
             "iroas": [5.0, 2.5],
-            "end": ["2025-01-01", "2026-02-01"],
+            "end_date": ["2025-01-01", "2026-02-01"],
         }
     )
     with pytest.raises(ValueError, match="several models"):

@@ -15,7 +15,9 @@ import typer
 from triangulate.geo.cli import geo_app
 from triangulate.mmm.cli import mmm_app
 from triangulate.mta.cli import mta
+from triangulate.quarantine import quarantine_app
 from triangulate.receiver.cli import serve
+from triangulate.sql_cli import sql
 
 app = typer.Typer(
     help="Triangulate: MTA, Bayesian MMM and geo experiments, reconciled in your warehouse.",
@@ -24,8 +26,22 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.command("mta")(mta)
+app.command("sql")(sql)
 app.add_typer(geo_app, name="geo")
 app.add_typer(mmm_app, name="mmm")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+def check_scale(command: str, scale: str) -> None:
+    """Stop with one line (exit 2) when ``--scale`` is not one of the simulator's scales."""
+    from triangulate.simulator.config import SCALES
+
+    if scale not in SCALES:
+        typer.echo(
+            f"triangulate {command}: unknown --scale {scale!r}: use one of {', '.join(SCALES)}",
+            err=True,
+        )
+        raise typer.Exit(code=2)
 
 
 @app.command()
@@ -37,6 +53,7 @@ def simulate(
     """Write a synthetic world: DIR/landing/... in the landing formats, DIR/truth/ with the true effects."""
     from triangulate.simulator import simulate_world
 
+    check_scale("simulate", scale)
     summary = simulate_world(out, scale=scale, seed=seed, progress=True)
     typer.echo(summary.describe())
 

@@ -76,6 +76,12 @@ BUDGET_PLAN_DETAIL_COLUMNS: tuple[str, ...] = (
 """``measurement.budget_plan`` after its contract columns: the decision and its evidence
 (``triangulate.decisions``), in this order."""
 
+GEO_EXPERIMENT_STATUS_COLUMNS: tuple[str, ...] = ("status", "notes")
+"""``measurement.geo_experiment_results``'s last columns (after the contract's and the
+diagnostics of ``triangulate.geo.analysis``): ``status`` ``ok``, ``warning`` (analysed, see
+``notes``, e.g. it overlaps another experiment) or ``error`` (not analysed: one row with
+method ``none`` and the reason in ``notes``)."""
+
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {**mart_columns(), **MEASUREMENT_COLUMNS}
 """Every public table -> its contract columns: the marts from dbt, the rest from above."""
 

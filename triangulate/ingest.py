@@ -1,17 +1,29 @@
 """Raw loads: landing-zone files -> ``raw.*`` tables, incremental and idempotent.
 
-One :class:`RawSource` per landing source. A load:
+Accepted means kept: a bad record is isolated with its reason, never a reason to stop
+everything else. One :class:`RawSource` per landing source. A load:
 
-1. lists the source's *sealed* files (``.open`` files are still being written);
+1. lists the source's *sealed* files (``.open`` files are still being written). A symlink
+   that resolves outside the landing zone is refused by name and never read. A receiver
+   file ``receiver-*.ndjson.open`` whose writer is dead (its ``flock`` is free) is sealed
+   first, as written (a torn last line is dead-lettered below); one whose writer is alive
+   is left alone with a warning counting the records waiting in it;
 2. skips files in the ledger ``raw._loaded_files`` whose size and mtime are unchanged;
-   a loaded file whose content hash changed is an error (landing files are immutable);
+   a loaded file whose content hash changed is reported (landing files are immutable);
+   a quarantined file is not retried until its content (sha256) changes or a person
+   releases it, and a file a person dropped is never loaded
+   (``triangulate quarantine list|release|drop``, :mod:`triangulate.quarantine`);
 3. loads each new file in its own transaction with DuckDB's native readers
    (``read_json_objects``, ``read_csv``), keeping every record whole in ``payload`` (so
    unknown extra fields are kept) next to the typed key columns, plus ``_file`` and
-   ``_line`` (1-based line or row number) for lineage;
-4. checks the fields the pipeline relies on: a missing or renamed field is an error
-   naming the file, line and field (schema drift), and nothing of that file is loaded;
-5. files that fail are recorded in ``raw._quarantined_files`` and reported together
+   ``_line`` (1-based line or row number) for lineage. When the native reader refuses the
+   file, it is read again record by record in Python, so one bad line costs one line;
+4. checks each record: unparseable, missing a field the pipeline relies on, or holding a
+   value dbt could not cast (``RawSource.checks``): that record goes to the dead-letter
+   table ``raw._dead_letter`` with file, line, field and reason, and the file's good
+   records load (in the same transaction);
+5. a file that cannot be parsed at all (not JSON / CSV / YAML, empty, no record loadable,
+   a missing CSV column) is quarantined whole in ``raw._quarantined_files`` and reported
    after every good file has loaded; nothing already stored is touched;
 6. a write that fails for the warehouse's sake (disk full, file size limit, read-only
    file system) is not the file's fault: the load stops with :class:`WarehouseWriteError`,
@@ -28,10 +40,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import errno
+import fcntl
 import gzip
 import hashlib
+import io
 import json
+import os
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,13 +56,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import yaml
 
-from triangulate.landing import OPEN_SUFFIX
+from triangulate.landing import NDJSON_SUFFIX, OPEN_SUFFIX
 from triangulate.paths import landing_dir
+from triangulate.receiver.landing_writer import RECEIVER_FILE_PREFIX, fsync_directory
 
 LEDGER = "raw._loaded_files"
 QUARANTINE = "raw._quarantined_files"
+DEAD_LETTER = "raw._dead_letter"
+"""Records isolated at load: source, file, line, field, reason, raw_text, loaded_at."""
+QUARANTINE_ACTIONS = "raw._quarantine_actions"
+"""What a person decided about a file: ``release`` (retry it) or ``drop`` (never load it)."""
+RAW_TEXT_MAX = 500
+"""Characters of a dead-lettered record kept in ``raw._dead_letter.raw_text``."""
+TORN_WRITE = "no line end: a torn write, never acknowledged"
+"""In the reason of a dead-lettered last line without its ``\\n``: the writer died mid-record
+(the record's 2xx was never sent, its sender retries it), so the raw gates do not count it
+as a rejected record."""
+OPEN_FILE_GRACE_SECONDS = 5.0
+"""An unlocked ``.open`` file younger than this may belong to a writer that has created
+it and not yet taken its lock: it is left for the next run."""
 
 
 class LandingFileError(ValueError):
@@ -95,6 +127,9 @@ class RawSource:
     required: tuple[str, ...] = ()
     replace_on_change: bool = False
     description: str = ""
+    checks: tuple[tuple[str, str, bool], ...] = ()
+    """``(column, SQL type, blank is null)``: a record whose value does not cast to the type
+    dbt casts it to is dead-lettered (``n/a`` as a control value, a date ``2025-13-45``)."""
 
 
 _NDJSON_FILES = ("*.ndjson", "*.ndjson.gz")
@@ -139,6 +174,7 @@ SOURCES: tuple[RawSource, ...] = (
                  "received_at": "$.receivedAt"},
         required=("$.messageId", "$.type", "$.timestamp"),
         description="Server-side tracking events (Segment spec), one row per message as received.",
+        checks=(("timestamp", "timestamptz", False),),
     ),
     RawSource(
         "meta", "raw.meta_insights", "ads/meta", ("*.json",), "json", _unnest("$.data"),
@@ -173,11 +209,14 @@ SOURCES: tuple[RawSource, ...] = (
         columns={"date": "date", "channel": "channel", "campaign": "campaign", "geo": "geo", "spend": "spend",
                  "currency": "currency", "impressions": "impressions?", "clicks": "clicks?"},
         description="Offline and other-platform spend (CSV), one row per campaign, geo and day or week.",
+        checks=(("date", "date", False), ("spend", "numeric(28, 6)", False),
+                ("impressions", "bigint", True), ("clicks", "bigint", True)),
     ),
     RawSource(
         "controls", "raw.controls", "controls", ("*.csv",), "csv",
         columns={"date": "date", "geo": "geo", "name": "name", "value": "value"},
         description="Non-media drivers (price index, promotions, holidays, competitor activity).",
+        checks=(("date", "date", False), ("value", "double precision", False)),
     ),
     RawSource(
         "experiments", "raw.experiments", "experiments", ("*.yaml", "*.yml"), "yaml",
@@ -209,12 +248,20 @@ SOURCES_BY_TABLE = {s.table: s for s in SOURCES}
 
 @dataclass
 class LoadResult:
+    """What one source's load did. ``errors``: files not loaded this time (quarantined,
+    refused, changed after loading), each message naming the file; ``warnings``: what a
+    person should know but that stopped nothing (dead-lettered records, open files)."""
+
     source: str
     table: str
     files_loaded: list[str] = field(default_factory=list)
     rows_loaded: int = 0
     files_skipped: int = 0
     errors: list[str] = field(default_factory=list)
+    rows_dead_lettered: int = 0
+    still_quarantined: list[str] = field(default_factory=list)
+    files_dropped: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def raise_for_errors(self) -> None:
         if self.errors:
@@ -235,14 +282,112 @@ def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
         f"create table if not exists {QUARANTINE} (source varchar, file varchar, sha256 varchar, "
         "error varchar, seen_at timestamp)"
     )
+    conn.execute(
+        f"create table if not exists {DEAD_LETTER} (source varchar, file varchar, line bigint, "
+        "field varchar, reason varchar, raw_text varchar, loaded_at timestamp)"
+    )
+    conn.execute(
+        f"create table if not exists {QUARANTINE_ACTIONS} (source varchar, file varchar, "
+        "sha256 varchar, action varchar, acted_at timestamp)"
+    )
 
 
-def sealed_files(source: RawSource, landing: Path) -> list[Path]:
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _inside(path: Path, landing: Path) -> bool:
+    try:
+        path.resolve().relative_to(landing.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _candidates(source: RawSource, landing: Path) -> list[Path]:
     folder = landing / source.folder
     if not folder.is_dir():
         return []
-    files = {p for pattern in source.patterns for p in folder.glob(pattern) if p.is_file()}
+    files = {p for pattern in source.patterns for p in folder.glob(pattern)}
     return sorted(p for p in files if not p.name.endswith(OPEN_SUFFIX))
+
+
+def refused_links(source: RawSource, landing: Path) -> list[str]:
+    """Files of a source that are (or sit under) a symlink resolving outside the landing
+    zone: refused by name, never opened, so nothing outside ``landing/`` is ever read."""
+    return [
+        f"landing/{p.relative_to(landing)}: refused: it is a symlink that resolves outside "
+        "the landing zone (only files inside landing/ are loaded; copy the file in instead)"
+        for p in _candidates(source, landing)
+        if not _inside(p, landing)
+    ]
+
+
+def sealed_files(source: RawSource, landing: Path) -> list[Path]:
+    """The source's sealed files inside the landing zone (symlinks out of it excluded)."""
+    return [p for p in _candidates(source, landing) if p.is_file() and _inside(p, landing)]
+
+
+def landing_is_empty(landing: Path) -> bool:
+    """True when no source has a sealed file (or the landing folder does not exist)."""
+    return not any(sealed_files(s, landing) for s in SOURCES)
+
+
+def recover_open_files(source: RawSource, landing: Path) -> list[str]:
+    """Seal the receiver's ``.open`` files of a dead writer; count those of a live one.
+
+    The receiver's writer holds an exclusive ``flock`` on its open file for as long as it
+    lives (:mod:`triangulate.receiver.landing_writer`). A file whose lock is free (and that
+    is older than :data:`OPEN_FILE_GRACE_SECONDS`) was left by a writer that died: it is
+    renamed to its sealed name *as written*, so the load below takes every complete record
+    and dead-letters a torn last line (never acknowledged). Returns warnings.
+    """
+    if NDJSON_SUFFIX not in "".join(source.patterns):
+        return []
+    folder = landing / source.folder
+    if not folder.is_dir() or not _inside(folder, landing):
+        return []
+    notes: list[str] = []
+    for open_path in sorted(folder.glob(f"{RECEIVER_FILE_PREFIX}-*{NDJSON_SUFFIX}{OPEN_SUFFIX}")):
+        rel = open_path.relative_to(landing)
+        try:
+            fd = os.open(open_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:  # sealed meanwhile, or a symlink
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                alive = False
+            except BlockingIOError:
+                alive = True
+            st = os.fstat(fd)
+            if alive or time.time() - st.st_mtime < OPEN_FILE_GRACE_SECONDS:
+                waiting = 0
+                with os.fdopen(os.dup(fd), "rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        waiting += chunk.count(b"\n")
+                notes.append(
+                    f"landing/{rel}: {waiting} record(s) waiting in a file its writer still holds "
+                    "(the receiver is alive and seals it when it rotates); they load on a later run"
+                )
+                continue
+            sealed = open_path.with_name(open_path.name[: -len(OPEN_SUFFIX)])
+            try:
+                if st.st_size == 0:
+                    os.unlink(open_path)
+                else:
+                    os.rename(open_path, sealed)
+            except FileNotFoundError:  # the writer sealed it between our open and lock
+                continue
+            fsync_directory(folder)
+            if st.st_size:
+                notes.append(
+                    f"landing/{rel}: recovered: its writer died (no lock), sealed as "
+                    f"{sealed.name} and loaded; a torn last line goes to {DEAD_LETTER}"
+                )
+        finally:
+            os.close(fd)
+    return notes
 
 
 def file_sha256(path: Path) -> str:
@@ -251,6 +396,30 @@ def file_sha256(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def quarantine_state(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> dict:
+    """``file -> (status, sha256, when)``: the latest event for each file that was ever
+    quarantined or acted on: ``quarantined`` (with the content's sha256), ``release`` or
+    ``drop`` (a person's decision, :mod:`triangulate.quarantine`)."""
+    where = "where source = ?" if source else ""
+    params = [source, source] if source else []
+    rows = conn.execute(
+        f"""
+        select file, status, sha256, at_ from (
+            select file, status, sha256, at_,
+                   row_number() over (partition by file order by at_ desc, rank_ desc) as r
+            from (
+                select file, 'quarantined' as status, sha256, seen_at as at_, 0 as rank_
+                from {QUARANTINE} {where}
+                union all
+                select file, action, sha256, acted_at, 1 from {QUARANTINE_ACTIONS} {where}
+            )
+        ) where r = 1
+        """,
+        params,
+    ).fetchall()
+    return {f: (status, sha, at) for f, status, sha, at in rows}
 
 
 def load_source(
@@ -265,18 +434,31 @@ def load_source(
     ensure_ledger(conn)
     ensure_raw_table(conn, source)
     result = LoadResult(source.name, source.table)
+    result.warnings += recover_open_files(source, landing)
+    result.errors += refused_links(source, landing)
     ledger = {
         f: (size, mtime, sha)
         for f, size, mtime, sha in conn.execute(
             f"select file, size, mtime_ns, sha256 from {LEDGER} where source = ?", [source.name]
         ).fetchall()
     }
-    for path in sealed_files(source, landing):
+    decided = quarantine_state(conn, source.name)
+    files = sealed_files(source, landing)
+    if not files and not result.errors and landing_is_empty(landing):
+        result.warnings.append(
+            f"the landing zone {landing} is empty: nothing to load (simulate a world with "
+            "`triangulate demo`, or land files as docs/landing_formats.md describes)"
+        )
+    for path in files:
         rel = str(path.relative_to(landing))
         stat = path.stat()
         known = ledger.get(rel)
         if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
             result.files_skipped += 1
+            continue
+        state = decided.get(rel)
+        if not known and state and state[0] == "drop":
+            result.files_dropped += 1
             continue
         sha = file_sha256(path)
         if known and known[2] == sha:
@@ -291,30 +473,88 @@ def load_source(
                 "landing files are append-only: write a new file instead of editing this one"
             )
             continue
+        if not known and state and state[0] == "quarantined" and state[1] == sha:
+            result.still_quarantined.append(rel)
+            continue
         try:
-            rows = _load_file(conn, source, path, rel, sha, stat, replace=bool(known))
+            rows, dead = _load_file(conn, source, path, rel, sha, stat, replace=bool(known))
         except LandingFileError as exc:
             result.errors.append(str(exc))
             conn.execute(
                 f"insert into {QUARANTINE} values (?, ?, ?, ?, ?)",
-                [source.name, rel, sha, str(exc), datetime.now(UTC).replace(tzinfo=None)],
+                [source.name, rel, sha, str(exc), _now()],
             )
             continue
         result.files_loaded.append(rel)
         result.rows_loaded += rows
+        result.rows_dead_lettered += dead
+        if dead:
+            first = conn.execute(
+                f"select line, reason from {DEAD_LETTER} where file = ? order by loaded_at desc, line limit 1",
+                [rel],
+            ).fetchone()
+            result.warnings.append(
+                f"landing/{rel}: {dead} record(s) dead-lettered to {DEAD_LETTER} "
+                f"({rows:,} loaded), e.g. line {first[0]}: {first[1]}"
+            )
         log(f"{source.table}: loaded {rows:,} rows from landing/{rel}")
+    if result.still_quarantined:
+        result.warnings.append(
+            f"{len(result.still_quarantined)} quarantined file(s) not retried (unchanged since "
+            "quarantined; `triangulate quarantine list`, then `release` or `drop`): "
+            + ", ".join(f"landing/{f}" for f in result.still_quarantined)
+        )
     return result
 
 
-def _load_file(conn, source: RawSource, path: Path, rel: str, sha: str, stat, replace: bool) -> int:
-    conn.execute("begin transaction")
+@dataclass
+class _Staged:
+    """Records read from one file (temp table ``_incoming``) and those refused while reading."""
+
+    dead: list[tuple[int, str | None, str, str]] = field(
+        default_factory=list
+    )  # line, field, reason, text
+
+
+def _bounded(text: str) -> str:
+    text = text.replace("\x00", "\\x00")
+    return text if len(text) <= RAW_TEXT_MAX else text[:RAW_TEXT_MAX] + "..."
+
+
+def _load_file(
+    conn, source: RawSource, path: Path, rel: str, sha: str, stat, replace: bool
+) -> tuple[int, int]:
     try:
         if source.kind == "json":
-            rows = _load_json(conn, source, path, rel)
+            staged = _stage_json(conn, source, path, rel)
         elif source.kind == "csv":
-            rows = _load_csv(conn, source, path, rel)
+            staged = _stage_csv(conn, source, path, rel)
         else:
-            rows = _load_yaml(conn, source, path, rel)
+            staged = _stage_yaml(conn, source, path, rel)
+    except Exception as exc:
+        raise _classify(exc, source, path, rel) from exc
+    conn.execute("begin transaction")
+    try:
+        dead = _isolate(conn, source, rel, staged)
+        rows = conn.execute("select count(*) from _incoming").fetchone()[0]
+        if rows == 0:
+            if not dead:
+                raise LandingFileError(f"landing/{rel}: holds no records")
+            first = conn.execute(
+                f"select line, reason from {DEAD_LETTER} where file = ? and loaded_at = "
+                f"(select max(loaded_at) from {DEAD_LETTER} where file = ?) order by line limit 1",
+                [rel, rel],
+            ).fetchone()
+            raise LandingFileError(
+                f"landing/{rel}: none of its {dead} record(s) can be loaded "
+                f"(line {first[0]}: {first[1]})"
+            )
+        names = ", ".join(f'"{c}"' for c in source.columns)
+        conn.execute(
+            f"insert into {source.table} select {names}, payload, ? as _file, _line, now() as _loaded_at from _incoming",
+            [rel],
+        )
+        conn.execute("drop table _incoming")
         if replace:
             conn.execute(
                 f"delete from {source.table} where _file = ? and _loaded_at < (select max(_loaded_at) from {source.table} where _file = ?)",
@@ -323,37 +563,82 @@ def _load_file(conn, source: RawSource, path: Path, rel: str, sha: str, stat, re
             conn.execute(f"delete from {LEDGER} where file = ?", [rel])
         conn.execute(
             f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?)",
-            [
-                source.name,
-                rel,
-                stat.st_size,
-                stat.st_mtime_ns,
-                sha,
-                rows,
-                datetime.now(UTC).replace(tzinfo=None),
-            ],
+            [source.name, rel, stat.st_size, stat.st_mtime_ns, sha, rows, _now()],
         )
         conn.execute("commit")
-        return rows
+        return int(rows), dead
     except Exception as exc:
         with contextlib.suppress(duckdb.Error):  # a failed commit ended the transaction
             conn.execute("rollback")
-        if is_storage_failure(exc):
-            first_line = (
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _classify(exc, source, path, rel) from exc
+
+
+def _classify(exc: Exception, source: RawSource, path: Path, rel: str) -> Exception:
+    """The error to raise for a failed file: the warehouse's fault, or the file's."""
+    if is_storage_failure(exc):
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return WarehouseWriteError(
+            f"{source.table}: could not write the warehouse while loading landing/{rel} "
+            f"({first_line}). The disk is full or the data directory is not writable. "
+            "Nothing from this file was stored (its rows and ledger entry were rolled back; "
+            "files loaded before it stay loaded). Free space and run again: the next run "
+            "starts at this file."
+        )
+    if isinstance(exc, LandingFileError):
+        return exc
+    if isinstance(exc, duckdb.Error | UnicodeDecodeError | csv.Error):
+        return LandingFileError(_describe_parse_error(path, rel, source, exc))
+    return exc
+
+
+def _isolate(conn, source: RawSource, rel: str, staged: _Staged) -> int:
+    """Dead-letter the refused records and every staged record that fails a check (the first
+    check it fails names the field); returns how many records were dead-lettered."""
+    now = _now()
+    if staged.dead:
+        conn.executemany(
+            f"insert into {DEAD_LETTER} values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (source.name, rel, line, fld, reason, _bounded(text), now)
+                for line, fld, reason, text in staged.dead
+            ],
+        )
+    conditions: list[tuple[str, str, str]] = []  # (field, where, reason sql)
+    if source.kind == "json":
+        by_path = {p: c for c, p in source.columns.items()}
+        for p in source.required:
+            col = by_path[p]
+            need = ", ".join(r[2:] for r in source.required)
+            conditions.append(
+                (
+                    col,
+                    f'"{col}" is null',
+                    f"'missing field ''{p[2:]}'' (schema drift? {source.name} records need: {need})'",
+                )
             )
-            raise WarehouseWriteError(
-                f"{source.table}: could not write the warehouse while loading landing/{rel} "
-                f"({first_line}). The disk is full or the data directory is not writable. "
-                "Nothing from this file was stored (its rows and ledger entry were rolled back; "
-                "files loaded before it stay loaded). Free space and run again: the next run "
-                "starts at this file."
-            ) from exc
-        if isinstance(exc, LandingFileError):
-            raise
-        if isinstance(exc, duckdb.Error):
-            raise LandingFileError(_describe_parse_error(path, rel, source, exc)) from exc
-        raise
+    for col, sql_type, blank_is_null in source.checks:
+        value = f"nullif(trim(\"{col}\"), '')" if blank_is_null else f'"{col}"'
+        conditions.append((
+            col, f"{value} is not null and try_cast({value} as {sql_type}) is null",
+            f"'field ''{col}'' = ''' || left(\"{col}\", 80) || ''' is not a "
+            f"{sql_type.split('(')[0]} (what dbt casts it to)'",
+        ))  # fmt: skip
+    any_bad = " or ".join(f"({where})" for _c, where, _r in conditions)
+    if (
+        not conditions
+        or not conn.execute(f"select count(*) from _incoming where {any_bad}").fetchone()[0]
+    ):
+        conditions = []  # the usual case: one scan, nothing to isolate
+    for col, where, reason in conditions:
+        conn.execute(
+            f"insert into {DEAD_LETTER} select ?, ?, _line, ?, {reason}, "
+            f"left(replace(payload::varchar, chr(0), '\\x00'), {RAW_TEXT_MAX}), ? from _incoming where {where}",
+            [source.name, rel, col, now],
+        )
+        conn.execute(f"delete from _incoming where {where}")
+    return conn.execute(
+        f"select count(*) from {DEAD_LETTER} where file = ? and loaded_at = ?", [rel, now]
+    ).fetchone()[0]
 
 
 def _describe_parse_error(path: Path, rel: str, source: RawSource, exc: Exception) -> str:
@@ -382,42 +667,86 @@ def _describe_parse_error(path: Path, rel: str, source: RawSource, exc: Exceptio
             return f"landing/{rel}: not a valid gzip file ({err})"
     if path.stat().st_size == 0:
         return f"landing/{rel}: file is empty"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"landing/{rel}: cannot be read as {source.kind}: not UTF-8 text (byte {exc.start})"
     return f"landing/{rel}: cannot be read as {source.kind}: {str(exc).splitlines()[0]}"
 
 
-def _load_json(conn, source: RawSource, path: Path, rel: str) -> int:
+def _extract(source: RawSource, rows_sql: str) -> str:
+    """``select <key columns>, payload, _line`` over rows with a JSON ``payload``."""
+    paths = list(dict.fromkeys(source.columns.values()))
+    path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+    cols = ", ".join(f'_v[{paths.index(p) + 1}] as "{c}"' for c, p in source.columns.items())
+    return (
+        f"select {cols}, payload, _line from (select payload, _line, "
+        f"json_extract_string(payload, {path_list}) as _v from ({rows_sql}))"
+    )
+
+
+def _stage_json(conn, source: RawSource, path: Path, rel: str) -> _Staged:
     if path.stat().st_size == 0:
         raise LandingFileError(f"landing/{rel}: file is empty")
     rows_sql = source.rows_sql.format(file=str(path).replace("'", "''"))
-    paths = list(dict.fromkeys([*source.columns.values(), *source.required]))
-    path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
-    conn.execute(
-        f"create or replace temp table _incoming as "
-        f"select payload, _line, json_extract_string(payload, {path_list}) as _v from ({rows_sql})"
-    )
-    n = conn.execute("select count(*) from _incoming").fetchone()[0]
-    if n == 0:
-        raise LandingFileError(f"landing/{rel}: holds no records")
-    if source.required:
-        checks = ", ".join(
-            f"min(_line) filter (where _v[{paths.index(p) + 1}] is null)" for p in source.required
+    try:
+        conn.execute(f"create or replace temp table _incoming as {_extract(source, rows_sql)}")
+        return _Staged()
+    except duckdb.Error as exc:
+        if is_storage_failure(exc) or source.rows_sql != _NDJSON:
+            raise
+    return _stage_ndjson_lines(conn, source, path, rel)
+
+
+def _stage_ndjson_lines(conn, source: RawSource, path: Path, rel: str) -> _Staged:
+    """NDJSON the native reader refused, line by line: each line that is not one JSON
+    object the warehouse accepts is dead-lettered; a file with no such line is not NDJSON."""
+    try:
+        data = (
+            gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
         )
-        firsts = conn.execute(f"select {checks} from _incoming").fetchone()
-        for p, first in zip(source.required, firsts, strict=True):
-            if first is not None:
-                raise LandingFileError(
-                    f"landing/{rel}: record {first} is missing field '{p[2:]}' (schema drift? "
-                    f"{source.name} records need: {', '.join(r[2:] for r in source.required)})"
-                )
-    cols = ", ".join(f'_v[{paths.index(p) + 1}] as "{c}"' for c, p in source.columns.items())
-    _create_or_insert(
-        conn,
-        source,
-        f"select {cols}, payload, ? as _file, _line, now() as _loaded_at from _incoming",
-        [rel],
-    )
-    conn.execute("drop table _incoming")
-    return int(n)
+    except (OSError, EOFError, zlib.error) as err:
+        raise LandingFileError(f"landing/{rel}: not a valid gzip file ({err})") from None
+    staged = _Staged()
+    lines: list[tuple[int, str]] = []
+    for n, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
+            why = err.msg if isinstance(err, json.JSONDecodeError) else "not UTF-8"
+            torn = f" ({TORN_WRITE})" if n == data.count(b"\n") + 1 else ""
+            staged.dead.append((n, None, f"line {n} is not valid JSON ({why}){torn}", text))
+            continue
+        lines.append((n, text))
+    if not lines:
+        first = staged.dead[0][2] if staged.dead else "no records"
+        raise LandingFileError(f"landing/{rel}: not NDJSON: no line is a JSON record ({first})")
+    frame = pd.DataFrame(lines, columns=["_line", "_text"])
+    conn.register("_ndjson_lines", frame)
+    try:
+        conn.execute(
+            "create or replace temp table _lines as select _line, _text, "
+            "coalesce(case when json_valid(_text) then json_type(_text) = 'OBJECT' end, false) as _ok "
+            "from _ndjson_lines"
+        )
+    finally:
+        conn.unregister("_ndjson_lines")
+    for n, text in conn.execute(
+        "select _line, _text from _lines where not _ok order by _line"
+    ).fetchall():
+        staged.dead.append(
+            (
+                n,
+                None,
+                f"line {n} is not valid JSON (refused by the warehouse's JSON parser, e.g. a lone surrogate escape)",
+                text,
+            )
+        )
+    good = "select _text::json as payload, _line from _lines where _ok"
+    conn.execute(f"create or replace temp table _incoming as {_extract(source, good)}")
+    conn.execute("drop table _lines")
+    return staged
 
 
 def _header(path: Path, rel: str) -> list[str]:
@@ -430,7 +759,7 @@ def _header(path: Path, rel: str) -> list[str]:
             ) from None
 
 
-def _load_csv(conn, source: RawSource, path: Path, rel: str) -> int:
+def _stage_csv(conn, source: RawSource, path: Path, rel: str) -> _Staged:
     header = _header(path, rel)
     required = [c for c in source.columns.values() if not c.endswith("?")]
     missing = [c for c in required if c not in header]
@@ -440,12 +769,18 @@ def _load_csv(conn, source: RawSource, path: Path, rel: str) -> int:
             f"(schema drift? {source.name} files need: {', '.join(required)})"
         )
     file = str(path).replace("'", "''")
-    conn.execute(
-        f"create or replace temp table _incoming as select *, row_number() over () + 1 as _line "
-        f"from read_csv('{file}', header=true, all_varchar=true, auto_detect=true)"
-    )
-    n = conn.execute("select count(*) from _incoming").fetchone()[0]
-    if n == 0:
+    staged = _Staged()
+    try:
+        conn.execute(
+            f"create or replace temp table _csv as select *, row_number() over () + 1 as _line "
+            f"from read_csv('{file}', header=true, all_varchar=true, auto_detect=true)"
+        )
+    except duckdb.Error as exc:
+        if is_storage_failure(exc):
+            raise
+        staged = _stage_csv_rows(conn, path, rel, header)
+    n = conn.execute("select count(*) from _csv").fetchone()[0]
+    if n == 0 and not staged.dead:
         raise LandingFileError(f"landing/{rel}: holds a header but no rows")
     cols = []
     for name, col in source.columns.items():
@@ -454,52 +789,132 @@ def _load_csv(conn, source: RawSource, path: Path, rel: str) -> int:
     payload = (
         "to_json(struct_pack(" + ", ".join(f'"{h}" := "{h}"' for h in header) + "))"
     )  # every column kept
-    _create_or_insert(
-        conn,
-        source,
-        f"select {', '.join(cols)}, {payload}::json as payload, ? as _file, _line, now() as _loaded_at from _incoming",
-        [rel],
+    conn.execute(
+        f"create or replace temp table _incoming as select {', '.join(cols)}, {payload}::json as payload, _line from _csv"
     )
-    conn.execute("drop table _incoming")
-    return int(n)
+    conn.execute("drop table _csv")
+    return staged
 
 
-def _load_yaml(conn, source: RawSource, path: Path, rel: str) -> int:
+def _stage_csv_rows(conn, path: Path, rel: str, header: list[str]) -> _Staged:
+    """A CSV the native reader refused, row by row: a row whose field count differs from the
+    header's is dead-lettered; a file with no good row is not CSV."""
+    staged = _Staged()
+    good: list[list] = []
+    text = path.read_text(encoding="utf-8-sig")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    start = reader.line_num + 1
+    for row in reader:
+        line = start
+        start = reader.line_num + 1
+        if not any(v.strip() for v in row):
+            continue
+        if len(row) != len(header):
+            staged.dead.append(
+                (
+                    line,
+                    None,
+                    f"row has {len(row)} field(s), the header has {len(header)}",
+                    ",".join(row),
+                )
+            )
+            continue
+        good.append([*(v if v != "" else None for v in row), line])
+    if not good:
+        first = staged.dead[0][2] if staged.dead else "no rows"
+        raise LandingFileError(
+            f"landing/{rel}: cannot be read as csv: no row matches the header ({first})"
+        )
+    frame = pd.DataFrame(good, columns=[*header, "_line"], dtype=object)
+    frame["_line"] = frame["_line"].astype("int64")
+    conn.register("_csv_rows", frame)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        casts = ", ".join(f'cast("{h}" as varchar) as "{h}"' for h in header)
+        conn.execute(f"create or replace temp table _csv as select {casts}, _line from _csv_rows")
+    finally:
+        conn.unregister("_csv_rows")
+    return staged
+
+
+def _is_date(value: object) -> bool:
+    if isinstance(value, dt.date):
+        return True
+    try:
+        dt.date.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+_YAML_DATES = ("start", "end")
+"""Experiment fields dbt casts to date."""
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that keeps a date-like scalar it cannot construct (``2025-13-45``)
+    as text, so the entry is dead-lettered naming its field instead of failing the file."""
+
+    def construct_yaml_timestamp(self, node):  # type: ignore[override]
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _YamlLoader.construct_yaml_timestamp)
+
+
+def _stage_yaml(conn, source: RawSource, path: Path, rel: str) -> _Staged:
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise LandingFileError(f"landing/{rel}: not valid YAML{where}: {exc}") from exc
+    if doc is None:
+        raise LandingFileError(f"landing/{rel}: holds no entries")
     docs = doc if isinstance(doc, list) else [doc]
+    staged = _Staged()
     rows = []
     for i, d in enumerate(docs, start=1):
+        text = json.dumps(d, default=str)
         if not isinstance(d, dict):
-            raise LandingFileError(f"landing/{rel}: entry {i} is not a mapping of fields")
-        for key in source.columns.values():
-            if not key.endswith("?") and d.get(key) in (None, "", []):
-                raise LandingFileError(f"landing/{rel}: entry {i} is missing field '{key}'")
+            staged.dead.append((i, None, f"entry {i} is not a mapping of fields", text))
+            continue
+        missing = [
+            k for k in source.columns.values() if not k.endswith("?") and d.get(k) in (None, "", [])
+        ]
+        if missing:
+            staged.dead.append((i, missing[0], f"entry {i} is missing field '{missing[0]}'", text))
+            continue
+        bad = [k for k in _YAML_DATES if k in d and d[k] is not None and not _is_date(d[k])]
+        if bad:
+            staged.dead.append(
+                (
+                    i,
+                    bad[0],
+                    f"entry {i}: field '{bad[0]}' must be a date (YYYY-MM-DD), got {str(d[bad[0]])!r}",
+                    text,
+                )
+            )
+            continue
         rows.append([
             *(json.dumps(d.get(k.rstrip("?")), default=str) if isinstance(d.get(k.rstrip("?")), list)
               else (None if d.get(k.rstrip("?")) is None else str(d.get(k.rstrip("?")))) for k in source.columns.values()),
-            json.dumps(d, default=str), rel, i,
+            text, i,
         ])  # fmt: skip
     names = list(source.columns)
     conn.execute(
         "create or replace temp table _incoming ("
         + ", ".join(f'"{c}" varchar' for c in names)
-        + ", payload json, _file varchar, _line bigint)"
+        + ", payload json, _line bigint)"
     )
-    conn.executemany(f"insert into _incoming values ({', '.join('?' * (len(names) + 3))})", rows)
-    quoted = ", ".join(f'"{c}"' for c in names)
-    _create_or_insert(
-        conn,
-        source,
-        f"select {quoted}, payload, _file, _line, now() as _loaded_at from _incoming",
-        [],
-    )
-    conn.execute("drop table _incoming")
-    return len(rows)
+    if rows:
+        conn.executemany(
+            f"insert into _incoming values ({', '.join('?' * (len(names) + 2))})", rows
+        )
+    return staged
 
 
 def ensure_raw_table(conn: duckdb.DuckDBPyConnection, source: RawSource) -> None:
@@ -509,10 +924,6 @@ def ensure_raw_table(conn: duckdb.DuckDBPyConnection, source: RawSource) -> None
         f"create table if not exists {source.table} ({cols}, payload json, _file varchar, "
         "_line bigint, _loaded_at timestamp with time zone)"
     )
-
-
-def _create_or_insert(conn, source: RawSource, select_sql: str, params: list) -> None:
-    conn.execute(f"insert into {source.table} {select_sql}", params)
 
 
 def load_all(conn: duckdb.DuckDBPyConnection, landing: Path | None = None) -> dict[str, LoadResult]:

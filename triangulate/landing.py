@@ -4,6 +4,9 @@ Files are append-only NDJSON (webhooks, events) or whatever the platform exports
 JSON, CSV, YAML). A writer that is still appending uses the suffix ``.open``; a file
 becomes loadable only when it is *sealed* by an atomic rename to its final name, so a
 loader never sees a half-written file and a file never changes after it is loaded.
+The receiver's writer holds an exclusive ``flock`` on its ``.open`` file while it lives;
+a load seals the ``.open`` file of a writer that died (the lock is free) and only counts
+the records waiting in a live writer's (:func:`triangulate.ingest.recover_open_files`).
 
 Webhook record (one JSON object per line, ``landing/webhooks/<provider>/``)::
 

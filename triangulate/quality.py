@@ -27,11 +27,12 @@ run time: ``known_channels``, every channel of the channel registry
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
@@ -140,14 +141,16 @@ class GateResult:
     data_docs_index: Path | None = None
     data_docs_page: Path | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    threshold_note: str = ""
+    """For a raw gate (:func:`raw_gate_verdict`): the share of rejected rows and the threshold."""
 
     def message(self) -> str:
         """One readable paragraph: the table, each failed expectation and offending values."""
-        if self.success:
-            return (
-                f"{self.table}: all {self.n_expectations} expectations passed "
-                f"on {self.n_rows:,} rows."
-            )
+        if not self.failed:
+            base = f"{self.table}: all {self.n_expectations} expectations passed on {self.n_rows:,} rows"
+            if not self.threshold_note:
+                return base + "."
+            return f"{base}; {'passed' if self.success else 'FAILED'}: {self.threshold_note}."
         # Expectations that could not run because a column is missing repeat what
         # expect_column_to_exist already says: count them instead of listing them.
         blocked = [f for f in self.failed if f.error and f.error.startswith(_MISSING)]
@@ -160,7 +163,11 @@ class GateResult:
             shown.append(
                 f"{len(blocked)} more expectation(s) could not run for the missing column(s)"
             )
-        return f"{self.table}: " + "; ".join(shown) + "."
+        head = f"{self.table}: "
+        if self.threshold_note:
+            verdict = "passed" if self.success else "FAILED"
+            head += f"{verdict}: {self.threshold_note}: "
+        return head + "; ".join(shown) + "."
 
     def summary_markdown(self) -> str:
         """Markdown for Dagster metadata: a status line, then one table row per failure."""
@@ -754,6 +761,58 @@ def _failure(
         description=config.description or "",
         error=error,
     )
+
+
+# --------------------------------------------------------------------------- raw thresholds
+RAW_REJECT_THRESHOLD = 0.01
+"""Default share of a raw gate's rows that may be rejected (dead-lettered at load, or failing
+a row-level expectation) before the gate blocks: 1%. Override with
+:data:`RAW_REJECT_THRESHOLD_ENV` (docs/quality.md)."""
+RAW_REJECT_THRESHOLD_ENV = "TRIANGULATE_RAW_REJECT_THRESHOLD"
+
+
+def raw_reject_threshold() -> float:
+    """The raw gates' threshold: ``$TRIANGULATE_RAW_REJECT_THRESHOLD`` (a share, 0 to 1),
+    else :data:`RAW_REJECT_THRESHOLD`."""
+    text = os.environ.get(RAW_REJECT_THRESHOLD_ENV, "").strip()
+    if not text:
+        return RAW_REJECT_THRESHOLD
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise ValueError(
+            f"{RAW_REJECT_THRESHOLD_ENV}={text!r}: expected a share between 0 and 1 (e.g. 0.01) or a percentage (1%)"
+        ) from None
+    if not 0 <= value <= 1:
+        raise ValueError(f"{RAW_REJECT_THRESHOLD_ENV}={text!r}: must be between 0 and 1")
+    return value
+
+
+def raw_gate_verdict(result: GateResult, dead_lettered: int, threshold: float) -> GateResult:
+    """A raw gate decides on a threshold, not on one record.
+
+    It blocks when an expectation about the table itself fails (a missing column, no rows,
+    an expectation that could not run), or when the rows rejected exceed ``threshold`` of
+    the rows it checks: rejected = records dead-lettered at load from the checked files plus
+    the rows failing each row-level expectation (counted once per expectation: an upper
+    bound). Below the threshold it passes and the message says what was tolerated.
+    """
+    table_level = [f for f in result.failed if f.unexpected_count is None or f.error]
+    failing = sum(int(f.unexpected_count or 0) for f in result.failed if f not in table_level)
+    failing = min(failing, result.n_rows)
+    total = result.n_rows + dead_lettered
+    rejected = failing + dead_lettered
+    share = rejected / total if total else 0.0
+    passed = not table_level and share <= threshold
+    note = ""
+    if rejected or table_level:
+        note = (
+            f"{rejected:,} of {total:,} rows rejected ({share:.1%}; {dead_lettered:,} dead-lettered "
+            f"at load, {failing:,} failing expectations), the threshold is {threshold:.1%}"
+        )
+        if table_level:
+            note += f"; {len(table_level)} table-level expectation(s) failed"
+    return replace(result, success=passed, threshold_note=note)
 
 
 # --------------------------------------------------------------------------- formatting

@@ -253,8 +253,8 @@ def triangulation_inputs(
     table["experiment_iroas"] = np.nan
     if geo_experiment_results is not None and len(geo_experiment_results):
         exp = geo_experiment_results[geo_experiment_results["method"] == experiment_method]
-        if "end" in exp:
-            exp = exp.sort_values("end")
+        if "end_date" in exp:
+            exp = exp.sort_values("end_date")
         cols = [c for c in ("iroas", "iroas_ci_low", "iroas_ci_high") if c in exp]
         latest = exp.groupby("channel")[cols].last()
         latest.columns = [f"experiment_{c}" for c in cols]

@@ -70,20 +70,22 @@ def mta_credit(context: dg.AssetExecutionContext, config: MTAConfig, warehouse: 
     with warehouse.get_connection() as conn:
         result = attribute_from_warehouse(conn, half_life_days=config.half_life_days)
         counts = replace_tables(conn, {MTA_TABLES[k]: result[k] for k in MTA_TABLES})
+    from triangulate.report.format import markdown_table
+
     credit = result["channel_credit"]
     totals = (
         credit.groupby(["model", "channel"])["conversions"]
         .sum()
         .unstack("model")
-        .round(1)
         .sort_index()
+        .reset_index()
         if len(credit)
         else credit
     )
     for name, qualified in MTA_TABLES.items():
         meta = {"dagster/row_count": counts[qualified]}
         if name == "channel_credit" and len(credit):
-            meta["conversions_by_model"] = dg.MetadataValue.md(totals.to_markdown())
+            meta["conversions_by_model"] = dg.MetadataValue.md(markdown_table(totals))
             meta["weeks"] = f"{credit['week_start'].min()} to {credit['week_start'].max()}"
         yield dg.MaterializeResult(asset_key=table_key(qualified), metadata=meta)
 
@@ -134,11 +136,14 @@ def mta_calibrated_daily(context: dg.AssetExecutionContext, warehouse: DuckDBRes
             run_id=run_id or "",
         )
         replace_table(conn, CALIBRATED_DAILY_TABLE, table)
+    from triangulate.report.format import fmt_ratio, markdown_table
+
     shown = factors[["channel", "calibration_factor", "factor_source", "factor_source_id"]]
+    factor_format = {"calibration_factor": lambda x: fmt_ratio(x, 3)}
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(table),
             "mmm_run_id": run_id or "none yet",
-            "factors": dg.MetadataValue.md(shown.round(3).to_markdown(index=False)),
+            "factors": dg.MetadataValue.md(markdown_table(shown, formats=factor_format)),
         }
     )

@@ -14,6 +14,12 @@ The experiments are those of dbt's ``staging.stg_experiments__registry``: one ro
 the entry of the latest landing file when an id was registered again (that model owns the
 rule). Each row is validated into an :class:`~triangulate.geo.registry.ExperimentSpec`
 here; no second dedupe.
+
+One experiment never stops the others: an experiment that cannot be analysed (unknown
+geos, a window outside the data, a spend change that cannot be measured) gets one
+``status`` ``error`` row naming it, its landing file and why; experiments that overlap in
+geos and dates are analysed with ``status`` ``warning`` (see
+:func:`triangulate.geo.analysis.analyze_registry`). Both are logged on the run.
 """
 
 import json
@@ -23,7 +29,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
 from dagster_project.assets.transform import with_gated_upstream
-from triangulate.geo.analysis import analyze_registry
+from triangulate.geo.analysis import analyze_registry, with_panel_geos
 from triangulate.geo.calibration import ExperimentSpend, experiment_spend
 from triangulate.geo.registry import ExperimentSpec
 from triangulate.warehouse import replace_table
@@ -67,6 +73,17 @@ def registered_experiments(conn) -> list[ExperimentSpec]:
     return specs
 
 
+def _panel_spelling(spec: ExperimentSpec, geos) -> ExperimentSpec:
+    """``spec`` with its geos spelt as ``geos`` (the revenue panel's or the spend table's)
+    spell them (``g09`` -> ``G09``), so that spend and revenue both find them; as registered
+    when some geo is unknown (:func:`~triangulate.geo.analysis.analyze_registry` then names
+    it)."""
+    try:
+        return with_panel_geos(spec, list(geos))
+    except ValueError:
+        return spec
+
+
 EXPERIMENT_METRICS = ("net_revenue", "gross_revenue", "orders")
 """Columns of ``marts.mmm_weekly_input`` an experiment's ``metric`` may name."""
 
@@ -76,18 +93,32 @@ def experiment_spends(conn, specs: list[ExperimentSpec]) -> dict[str, Experiment
     ``marts.fct_daily_channel_spend`` (see the module docstring and
     :func:`triangulate.geo.calibration.experiment_spend`)."""
     spend = conn.execute("select date, geo, channel, spend from marts.fct_daily_channel_spend").df()
+    geos = spend["geo"].astype(str).unique()
+    specs = [_panel_spelling(s, geos) for s in specs]  # registered `g09` spends as `G09`
     return {
         s.id: experiment_spend(spend, s.channel, s.treatment_geos, s.control_geos, s.start, s.end)
         for s in specs
     }
 
 
-def experiment_spend_changes(conn, specs: list[ExperimentSpec]) -> dict[str, float]:
+def experiment_spend_changes(
+    conn, specs: list[ExperimentSpec], errors: dict[str, str] | None = None
+) -> dict[str, float]:
     """Spend change per experiment id (reporting currency, negative for a holdout).
 
     Reference geos: the spec's control geos, or every geo not treated when it names none.
+    With ``errors`` (a dict), an experiment whose spend change cannot be measured is left
+    out and ``errors[id]`` says why, instead of raising for all.
     """
-    return {k: v.treated.change for k, v in experiment_spends(conn, specs).items()}
+    if errors is None:
+        return {k: v.treated.change for k, v in experiment_spends(conn, specs).items()}
+    changes = {}
+    for spec in specs:
+        try:
+            changes[spec.id] = experiment_spends(conn, [spec])[spec.id].treated.change
+        except ValueError as exc:
+            errors[spec.id] = f"spend change not measurable: {exc}"
+    return changes
 
 
 @dg.asset(
@@ -114,9 +145,15 @@ def geo_experiment_results(
         revenue = conn.execute(
             f"select week_start, geo, {', '.join(EXPERIMENT_METRICS)} from marts.mmm_weekly_input"
         ).df()
-        changes = experiment_spend_changes(conn, specs)
-        results = analyze_registry(specs, revenue, spend_changes=changes)
+        specs = [_panel_spelling(s, revenue["geo"].astype(str).unique()) for s in specs]
+        errors: dict[str, str] = {}
+        changes = experiment_spend_changes(conn, specs, errors)
+        results = analyze_registry(specs, revenue, spend_changes=changes, errors=errors)
         replace_table(conn, RESULTS_TABLE, results)
+    flagged = results[results["status"] != "ok"].drop_duplicates("experiment_id")
+    for row in flagged.itertuples(index=False):
+        log = context.log.error if row.status == "error" else context.log.warning
+        log(f"{RESULTS_TABLE}: experiment {row.experiment_id}: {row.status}: {row.notes}")
     shown = [
         "experiment_id",
         "channel",
@@ -127,11 +164,14 @@ def geo_experiment_results(
         "p_value",
         "incremental_revenue",
         "iroas",
+        "status",
     ]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(results),
             "experiments": len(specs),
+            "not_analysed": int((flagged["status"] == "error").sum()),
+            "warnings": int((flagged["status"] == "warning").sum()),
             "results": dg.MetadataValue.md(
                 results[shown].round(3).to_markdown(index=False) if len(results) else "none"
             ),

@@ -25,31 +25,42 @@ def _raw_asset(source: ingest.RawSource) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         owners=["team:data-engineering"],
         description=f"{source.description} Loaded incrementally from landing/{source.folder}/ "
-        f"({', '.join(source.patterns)}); a file is loaded once (ledger raw._loaded_files).",
+        f"({', '.join(source.patterns)}); a file is loaded once (ledger raw._loaded_files). "
+        "Bad records go to raw._dead_letter, unparseable files to raw._quarantined_files; "
+        "neither stops the load (triangulate quarantine list).",
     )
     def _load(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+        # Accepted means kept: bad records are dead-lettered and unparseable files
+        # quarantined (issue #19); neither fails the asset, so the good files and rows flow
+        # on to dbt. The raw gate (asset check) decides on a threshold.
         with warehouse.get_connection() as conn:
             result = ingest.load_source(conn, source, landing_dir(), log=context.log.info)
             total = conn.execute(f"select count(*) from {source.table}").fetchone()[0]
+        for message in result.warnings:
+            context.log.warning(message)
         if result.errors:
-            raise dg.Failure(
-                description=(
-                    f"{source.table}: {len(result.errors)} landing file(s) rejected; "
-                    f"{len(result.files_loaded)} other file(s) loaded. Fix or remove the files named below "
-                    "(landing files are immutable: write a corrected copy under a new name)."
-                ),
-                metadata={
-                    "errors": dg.MetadataValue.md("\n".join(f"- {e}" for e in result.errors))
-                },
+            context.log.warning(
+                f"{source.table}: {len(result.errors)} landing file(s) not loaded "
+                f"(quarantined or refused; {len(result.files_loaded)} other file(s) loaded): "
+                + "; ".join(result.errors)
+                + " -- see `triangulate quarantine list`; fix the file (a corrected copy under a "
+                "new name) or `triangulate quarantine release|drop FILE`"
             )
-        return dg.MaterializeResult(
-            metadata={
-                "files_loaded": len(result.files_loaded),
-                "files_already_loaded": result.files_skipped,
-                "rows_loaded": result.rows_loaded,
-                "dagster/row_count": int(total),
-            }
-        )
+        metadata = {
+            "files_loaded": len(result.files_loaded),
+            "files_already_loaded": result.files_skipped,
+            "rows_loaded": result.rows_loaded,
+            "rows_dead_lettered": result.rows_dead_lettered,
+            "files_quarantined": len(result.errors),
+            "files_still_quarantined": len(result.still_quarantined),
+            "files_dropped": result.files_dropped,
+            "dagster/row_count": int(total),
+        }
+        if result.errors or result.warnings:
+            metadata["warnings"] = dg.MetadataValue.md(
+                "\n".join(f"- {m}" for m in [*result.errors, *result.warnings])
+            )
+        return dg.MaterializeResult(metadata=metadata)
 
     return _load
 

@@ -43,22 +43,28 @@ def mmm_config(path: str = ""):
     return load_config(chosen or None)
 
 
-def lift_tests_from_experiments(conn, channels: list[str]) -> pd.DataFrame | None:
-    """pymc-marketing lift-test rows from the synthetic-control results of every tested channel.
+def lift_tests_from_experiments(
+    conn, channels: list[str], target_metric: str, log=None
+) -> pd.DataFrame | None:
+    """pymc-marketing lift-test rows from the results that may calibrate the MMM
+    (:func:`triangulate.geo.calibration.calibrating_results`: its channels, its target
+    metric); the results left out are logged with the reason.
 
     National model: each test is scaled from its treatment geos to the whole market
     (``x`` = the market's spend per week in the window, the changes divided by the
     treatment geos' share of it; see :func:`triangulate.geo.calibration.lift_test_rows`).
     """
     from dagster_project.assets.experiments import experiment_spends, registered_experiments
-    from triangulate.geo.calibration import lift_test_rows
+    from triangulate.geo.calibration import calibrating_results, lift_test_rows
 
     if not table_exists(conn, "measurement.geo_experiment_results"):
         return None
-    results = read_table(conn, "measurement.geo_experiment_results")
-    results = results[
-        (results["method"] == "synthetic_control") & results["channel"].isin(channels)
-    ]
+    results, skipped = calibrating_results(
+        read_table(conn, "measurement.geo_experiment_results"), channels, target_metric
+    )
+    for line in skipped:
+        if log is not None:
+            log.warning(line)
     if results.empty:
         return None
     specs = [s for s in registered_experiments(conn) if s.id in set(results["experiment_id"])]
@@ -106,12 +112,17 @@ def _fit_and_publish(
         else:
             publish_run(conn, run_id, {"measurement.mmm_diagnostics": run.diagnostics})
     retried = "".join(
-        f" Not converged at {a['draws']} draws (r_hat_max {a['r_hat_max']:.3f}, "
+        f" {a['divergences']} divergences at target_accept {a['target_accept']:.3g}: "
+        "sampled again with a higher one."
+        if a.get("reason") == "divergences"
+        else f" Not converged at {a['draws']} draws (r_hat_max {a['r_hat_max']:.3f}, "
         f"ess_bulk_min {a['ess_bulk_min']:.0f}): sampled again with more."
         for a in run.fitted.convergence_attempts
     )
+    sampler = run.fitted.config.sampler
     context.log.info(
-        f"MMM run {run_id} ({run.fitted.config.sampler.draws} draws per chain):{retried} "
+        f"MMM run {run_id} ({sampler.draws} draws per chain, target_accept "
+        f"{sampler.target_accept:.3g}):{retried} "
         f"gate {'passed' if run.gate.passed else 'FAILED'}: {run.gate.describe()}"
     )
     return run
@@ -153,7 +164,11 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
         weekly = read_table(conn, "marts.mmm_weekly_input")
         currency = reporting_currency(conn)
         lift_tests = (
-            lift_tests_from_experiments(conn, list(cfg.channels)) if config.calibrate else None
+            lift_tests_from_experiments(
+                conn, list(cfg.channels), cfg.data.target_column, context.log
+            )
+            if config.calibrate
+            else None
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     base_id = f"{stamp}-{context.run_id[:8]}"

@@ -4,7 +4,10 @@ Each gated table gets one check that reads the table from the warehouse, validat
 with its suite (:mod:`triangulate.quality`), records the outcome in
 ``measurement.data_quality`` and fails with the failed expectations and example rows.
 Blocking: when a gate on a mart fails, the MTA and MMM assets downstream do not run, so
-the last good results stay the published ones.
+the last good results stay the published ones. A gate on a raw table decides on a threshold
+(:func:`triangulate.quality.raw_gate_verdict`): below it (records dead-lettered at load plus
+rows failing an expectation, 1% of the checked rows by default) the run goes on with a
+warning; above it the gate blocks.
 """
 
 from datetime import UTC, datetime
@@ -64,6 +67,34 @@ def files_to_validate(conn, table: str) -> list[str] | None:
     return [r[0] for r in rows]
 
 
+def dead_lettered(conn, table: str, files: list[str] | None) -> int | None:
+    """Records of a raw table's source dead-lettered at load from ``files`` (``None``: all),
+    leaving out files a person dropped and torn last lines (never acknowledged, so never
+    accepted); ``None`` for a table that is not a raw load's."""
+    from triangulate.ingest import (
+        DEAD_LETTER,
+        SOURCES_BY_TABLE,
+        TORN_WRITE,
+        ensure_ledger,
+        quarantine_state,
+    )
+
+    source = SOURCES_BY_TABLE.get(table)
+    if source is None:
+        return None
+    ensure_ledger(conn)
+    counts = conn.execute(
+        f"select file, count(*) from {DEAD_LETTER} where source = ? and not contains(reason, ?) "
+        "group by file",
+        [source.name, TORN_WRITE],
+    ).fetchall()
+    dropped = {
+        f for f, (s, _sha, _at) in quarantine_state(conn, source.name).items() if s == "drop"
+    }
+    wanted = None if files is None else set(files)
+    return sum(n for f, n in counts if f not in dropped and (wanted is None or f in wanted))
+
+
 def _gate_check(table: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=table_key(table),
@@ -88,6 +119,9 @@ def _gate_check(table: str) -> dg.AssetChecksDefinition:
             # the currencies dbt converts: the FX reference's plus its quote currency
             params = {quality.KNOWN_CURRENCIES: quality.known_currencies(conn)}
             result = quality.validate_table(table, frame, parameters=params)
+            dead = dead_lettered(conn, table, files)
+            if dead is not None:  # a raw gate decides on a threshold, not on one record
+                result = quality.raw_gate_verdict(result, dead, quality.raw_reject_threshold())
             record_gate(conn, result)
         metadata = {
             "rows": result.n_rows,
@@ -98,6 +132,12 @@ def _gate_check(table: str) -> dg.AssetChecksDefinition:
             "failed": len(result.failed),
             "summary": dg.MetadataValue.md(result.summary_markdown()),
         }
+        if dead is not None:
+            metadata["rows_dead_lettered"] = dead
+            metadata["reject_threshold"] = quality.raw_reject_threshold()
+        if result.success and result.threshold_note:
+            context.log.warning(result.message())
+            metadata["warning"] = result.message()
         if result.data_docs_page:
             metadata["data_docs"] = dg.MetadataValue.path(str(result.data_docs_page))
         if not result.success:

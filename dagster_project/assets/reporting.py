@@ -1,5 +1,7 @@
 """Reporting: one self-contained HTML report per run (group ``reporting``)."""
 
+from pathlib import Path
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -38,6 +40,18 @@ def measurement_report(
         path = build_report_from_warehouse(
             conn, artifacts_dir() / "reports", run_id=context.run_id[:8]
         )
-    return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size}
-    )
+    return dg.MaterializeResult(metadata=report_metadata(path))
+
+
+def report_metadata(path: Path) -> dict:
+    """What the UI shows for a report: a link that opens it (``file://``, the browser runs
+    where the data directory is), the run's file and ``latest.html`` as paths, the size."""
+    from triangulate.report import LATEST_NAME  # loads matplotlib: imported when used
+
+    latest = path.with_name(LATEST_NAME)
+    return {
+        "open_report": dg.MetadataValue.url(path.resolve().as_uri()),
+        "path": dg.MetadataValue.path(str(path)),
+        "latest": dg.MetadataValue.path(str(latest)),
+        "bytes": path.stat().st_size,
+    }

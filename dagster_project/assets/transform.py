@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import dagster as dg
+from dagster._utils import run_with_concurrent_update_guard
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
@@ -21,15 +22,60 @@ def dbt_target() -> str:
     return os.environ.get("TRIANGULATE_DBT_TARGET", "duckdb")
 
 
+def dbt_executable() -> str:
+    """dbt from this environment even when its ``bin`` is not on PATH (``.venv/bin/dagster dev``)."""
+    return shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+
+
+DBT_SOURCE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".md")
+"""Files of the dbt project whose change changes the manifest (models, macros, tests,
+seeds, docs, dbt_project.yml)."""
+
+
+def manifest_is_stale(project_dir: Path, manifest_path: Path) -> bool:
+    """True when the manifest is missing or older than a file of the dbt project.
+
+    A stale manifest is not harmless: dbt names its tests from their arguments, so a test
+    whose arguments changed (a ``git pull``, an edited yml) gets a new unique id, and the
+    Dagster asset checks built from the old manifest do not know it ("FAILED dbt_models:
+    'test.triangulate.sums_match_...'") although the test passed."""
+    if not manifest_path.exists():
+        return True
+    built = manifest_path.stat().st_mtime
+    skip = {"target", "logs", "dbt_packages"}
+    sources = (
+        p
+        for p in project_dir.rglob("*")
+        if p.suffix in DBT_SOURCE_SUFFIXES and not skip & set(p.relative_to(project_dir).parts)
+    )
+    return any(p.stat().st_mtime > built for p in sources)
+
+
 @cache
 def dbt_project() -> DbtProject:
-    """The dbt project, built once; the manifest is prepared when it is missing (fresh
-    clone, tests, CI) and on every load under ``dagster dev``."""
+    """The dbt project, built once; the manifest is prepared when it is missing or older
+    than a file of the project (fresh clone, tests, CI, a ``git pull``) and on every load
+    under ``dagster dev``."""
     project = DbtProject(
         project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=dbt_target()
     )
-    if not project.manifest_path.exists():
-        project.preparer.prepare(project)
+    if manifest_is_stale(Path(DBT_PROJECT_DIR), Path(project.manifest_path)):
+        # `dbt parse` as dagster-dbt's preparer runs it, with this environment's dbt (its
+        # preparer looks for `dbt` on PATH only)
+        run_with_concurrent_update_guard(
+            project.manifest_path,
+            lambda project: (
+                DbtCliResource(
+                    project_dir=project,
+                    profiles_dir=str(DBT_PROJECT_DIR),
+                    target=dbt_target(),
+                    dbt_executable=dbt_executable(),
+                )
+                .cli(["parse", "--quiet"], target_path=project.target_path)
+                .wait()
+            ),
+            project=project,
+        )
     else:
         project.prepare_if_dev()
     return project
@@ -115,7 +161,87 @@ def dbt_build_args(full_refresh: bool = False) -> list[str]:
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """dbt build of the selected models (staging, intermediate, marts) with their tests."""
-    yield from dbt.cli(dbt_build_args(), context=context).stream()
+    yield from explained_test_failures(dbt.cli(dbt_build_args(), context=context))
+
+
+def explained_test_failures(invocation) -> Iterator:
+    """The invocation's events, each failed dbt test's check result with a description
+    that says what was expected, which rows broke it (file and line where they come from
+    a landing file) and what to do next (:mod:`triangulate.gate_messages`; the runner
+    prints it after ``GATE FAILED``).
+
+    Failed checks are held until dbt has exited (DuckDB has one writer: the warehouse can
+    be read only then), then yielded, explained, before dbt's error is raised again.
+    """
+    held: list[dg.AssetCheckResult] = []
+    error: Exception | None = None
+    try:
+        for event in invocation.stream():
+            if isinstance(event, dg.AssetCheckResult) and not event.passed:
+                held.append(event)
+            else:
+                yield event
+    except Exception as exc:  # dbt's failure: raised again once the checks are out
+        error = exc
+    if held:
+        yield from _explain(held, invocation)
+    if error is not None:
+        raise error
+
+
+def _explain(held: list[dg.AssetCheckResult], invocation) -> Iterator[dg.AssetCheckResult]:
+    from triangulate.gate_messages import explain_test_failure
+
+    try:  # this build's artifacts: its compiled SQL, and the tests' config as built
+        run_results = invocation.get_artifact("run_results.json")
+        manifest = invocation.get_artifact("manifest.json")
+    except Exception:  # dbt stopped early: explain from the prepared manifest
+        run_results, manifest = None, invocation.manifest
+    with _warehouse_for_reading() as conn:
+        for event in held:
+            unique_id = getattr(event.metadata.get("unique_id"), "value", None)
+            metadata = dict(event.metadata)
+            try:
+                failure = explain_test_failure(str(unique_id), manifest, run_results, conn)
+                description = failure.message()
+                explained = failure.as_metadata()
+                metadata |= {
+                    "expected": explained["expected"],
+                    "failing_rows": explained["failing_rows"],
+                    "sample_rows": dg.MetadataValue.json(explained["sample_rows"]),
+                    "next_step": explained["next_step"],
+                }
+            except Exception as exc:  # never hide the failure behind a broken message
+                description = f"{event.check_name} failed (could not explain it: {exc})"
+            yield dg.AssetCheckResult(
+                passed=False,
+                asset_key=event.asset_key,
+                check_name=event.check_name,
+                severity=event.severity,
+                metadata=metadata,
+                description=description,
+            )
+
+
+@contextmanager
+def _warehouse_for_reading() -> Iterator[object]:
+    """The DuckDB warehouse, read-only, or None (another target, or it cannot be opened:
+    the messages then say what was expected without the failing rows)."""
+    from triangulate.warehouse import connect
+
+    if dbt_target() != "duckdb":
+        yield None
+        return
+    try:
+        opened = connect(read_only=True)
+        conn = opened.__enter__()
+    except Exception:
+        yield None
+        return
+    try:
+        yield conn
+    finally:
+        opened.__exit__(None, None, None)
 
 
 @contextmanager
@@ -145,16 +271,64 @@ class TriangulateDbtCliResource(DbtCliResource):
     ``TRIANGULATE_HOME`` when the command starts)."""
 
     def cli(self, args, **kwargs):
-        with dbt_environment():
+        with dbt_environment(), dbt_dies_with_this_process():
             return super().cli(args, **kwargs)
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+@contextmanager
+def dbt_dies_with_this_process() -> Iterator[None]:
+    """dbt subprocesses started in this block are killed when this process dies, however it
+    dies (kill -9 included): on Linux each gets ``PR_SET_PDEATHSIG`` SIGKILL between fork
+    and exec. Elsewhere nothing changes.
+
+    Why: a killed ``triangulate run`` left ``dbt build`` running, still writing the
+    warehouse (issue #19). SIGINT (Ctrl-C) already reaches dbt (same process group, and
+    dagster-dbt forwards Dagster's interrupt); a parent that is killed can forward nothing.
+
+    How: dagster-dbt starts dbt with ``subprocess.Popen`` inside ``DbtCliInvocation.run``
+    and offers no hook, so for this block its module sees a ``subprocess`` whose ``Popen``
+    adds the ``preexec_fn``. The patch is module-local (nothing else's ``subprocess``
+    changes) and undone on exit; ``tests/test_cli_errors.py`` kills a run during its dbt
+    build and checks that dbt is gone, so a dagster-dbt upgrade that moves the call fails
+    there.
+    """
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    import ctypes
+    import signal
+    import subprocess
+    import types
+
+    from dagster_dbt.core import dbt_cli_invocation
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork, not in the child
+    parent = os.getpid()
+
+    def die_with_parent() -> None:  # runs in the child, between fork and exec
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: nothing would signal us
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def popen(*args, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(*args, preexec_fn=die_with_parent, **kwargs)
+
+    guarded = types.SimpleNamespace(**{**vars(subprocess), "Popen": popen})
+    saved = dbt_cli_invocation.subprocess
+    dbt_cli_invocation.subprocess = guarded
+    try:
+        yield
+    finally:
+        dbt_cli_invocation.subprocess = saved
+
+
 def dbt_resource() -> DbtCliResource:
-    """dbt from this environment even when its ``bin`` is not on PATH (``.venv/bin/dagster dev``)."""
-    executable = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
     return TriangulateDbtCliResource(
         project_dir=dbt_project(),
         profiles_dir=str(DBT_PROJECT_DIR),
         target=dbt_target(),
-        dbt_executable=executable,
+        dbt_executable=dbt_executable(),
     )

@@ -25,12 +25,29 @@ def latest_published_mmm_run(conn) -> str | None:
 
 
 def sources_plot(table, currency: str):
-    """MTA vs MMM vs experiment ROAS per channel (the report's plot), as asset metadata;
-    ``currency``: the marts' (:func:`triangulate.warehouse.reporting_currency`)."""
-    from triangulate.report.plots import channel_colors, sources_side_by_side
+    """MTA vs MMM vs experiment ROAS per channel (the report's plot, drawn from the same
+    :func:`~triangulate.report.plots.sources_by_channel` frame), as asset metadata;
+    ``table``: ``measurement.triangulation``; ``currency``: the marts'
+    (:func:`triangulate.warehouse.reporting_currency`)."""
+    from triangulate.report.plots import channel_colors, sources_by_channel, sources_side_by_side
 
     colors = channel_colors(table["channel"].tolist())
-    return png_markdown(sources_side_by_side(table, colors, currency), "MTA vs MMM vs experiment")
+    png = sources_side_by_side(sources_by_channel(table), colors, currency)
+    return png_markdown(png, "MTA vs MMM vs experiment")
+
+
+def decisions_markdown(table) -> str:
+    """The decision per channel as a Markdown table: channel, decision and confidence first
+    (the UI cuts wide tables on the right), numbers formatted, missing values as a dash."""
+    from triangulate.report.format import fmt_fraction_pct, markdown_table
+
+    shown = [
+        c
+        for c in ("channel", "decision", "confidence", "mmm_mroas", "mmm_mroas_hdi_low",
+                  "mmm_mroas_hdi_high", "mta_roas", "experiment_iroas", "flag")
+        if c in table
+    ]  # fmt: skip
+    return markdown_table(table[shown], formats={"confidence": fmt_fraction_pct})
 
 
 @dg.asset(
@@ -93,16 +110,11 @@ def channel_triangulation(
             disagreement_factor=config.disagreement_factor,
         )  # fmt: skip
         replace_table(conn, TRIANGULATION_TABLE, table)
-    shown = [
-        c
-        for c in ("channel", "decision", "confidence", "mmm_mroas", "mta_roas", "experiment_iroas")
-        if c in table
-    ]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(table),
             "mmm_run_id": run_id,
-            "decisions": dg.MetadataValue.md(table[shown].round(2).to_markdown(index=False)),
+            "decisions": dg.MetadataValue.md(decisions_markdown(table)),
             "mta_vs_mmm_vs_experiment": sources_plot(table, currency),
         }
     )
@@ -134,13 +146,15 @@ def experiment_plan(context: dg.AssetExecutionContext, warehouse: DuckDBResource
     proposals = plan_experiments(plan, panel)
     with warehouse.get_connection() as conn:
         replace_table(conn, EXPERIMENT_PLAN_TABLE, proposals)
-    shown = ["priority", "channel", "weeks", "mde_pct", "min_detectable_iroas", "treatment_geos"]
+    from triangulate.report.format import markdown_table
+
+    shown = ["channel", "priority", "weeks", "mde_pct", "min_detectable_iroas", "treatment_geos"]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(proposals),
             "mmm_run_id": run_id,
             "proposals": dg.MetadataValue.md(
-                proposals[shown].round(2).to_markdown(index=False)
+                markdown_table(proposals[shown])
                 if len(proposals)
                 else "no channel needs a test: the plan can tell every channel apart"
             ),

@@ -17,7 +17,14 @@ Units and definitions (treated group = the average of the treatment geos):
   units; negative for a holdout, positive for a heavy-up).
 * ``iroas = incremental_revenue / spend_change``. A holdout of a channel that works
   loses revenue (negative) by removing spend (negative): iROAS is positive.
-* ``p_value``: conformal p-value of "no effect".
+* ``p_value``: conformal p-value of "no effect" (what it assumes: :data:`P_VALUE_ASSUMES`).
+* ``status``, ``notes``: ``ok``; ``warning`` with a note (e.g. the test overlaps another
+  experiment in geos and dates); or ``error``: the experiment could not be analysed, one row
+  with method ``none`` whose ``notes`` say why (the others are analysed all the same).
+
+A metric that is not money (``conversions``) keeps the table's column names;
+:func:`relabel_results` names them for people (``incremental_conversions``, cost per
+incremental conversion) where the CLI prints and writes them.
 
 Intervals and checks (why not cluster-robust SEs: with 6 vs 6 geos their asymptotics
 do not hold and they under-cover):
@@ -36,17 +43,18 @@ do not hold and they under-cover):
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from math import comb
 
 import numpy as np
 import pandas as pd
 
-from triangulate.contracts import TABLE_COLUMNS
-from triangulate.geo.panel import PANEL_COLUMNS, WidePanel, to_wide
+from triangulate.contracts import GEO_EXPERIMENT_STATUS_COLUMNS, TABLE_COLUMNS
+from triangulate.geo.panel import PANEL_COLUMNS, MetricLabels, WidePanel, match_geos, to_wide
 from triangulate.geo.registry import ExperimentSpec
 from triangulate.geo.synthetic_control import (
     METHODS,
@@ -86,17 +94,37 @@ DIAGNOSTIC_COLUMNS = (
     "period_days",
     "kind",
     "metric",
-    "start",
-    "end",
+    "start_date",
+    "end_date",
+    *GEO_EXPERIMENT_STATUS_COLUMNS,
 )
-"""Extra columns after the contract's, for diagnostics and calibration."""
+"""Extra columns after the contract's, for diagnostics and calibration; the last two are
+``status`` and ``notes`` (:data:`triangulate.contracts.GEO_EXPERIMENT_STATUS_COLUMNS`)."""
+
+P_VALUE_ASSUMES = (
+    "p-value: assumes that, without the test, the treated-minus-counterfactual gaps would be "
+    "exchangeable in moving blocks of the test's length over time (no break special to the "
+    "test window); periods are not assumed independent, so on autocorrelated data it is "
+    "larger than an i.i.d. permutation p-value"
+)
+"""One line on what the conformal p-value assumes, printed with the results."""
+
+NO_METHOD = "none"
+"""``method`` of the row an experiment that could not be analysed gets."""
+
+log = logging.getLogger(__name__)
 
 CONFORMAL_INTERVAL = "conformal: moving-block permutations in time (Chernozhukov-Wüthrich-Zhu)"
 
 
 def empty_results() -> pd.DataFrame:
     """A zero-row ``geo_experiment_results`` frame with every column, for empty registries."""
-    return pd.DataFrame({c: pd.Series(dtype=float) for c in RESULT_COLUMNS + DIAGNOSTIC_COLUMNS})
+    return pd.DataFrame(
+        {
+            c: pd.Series(dtype=object if c in GEO_EXPERIMENT_STATUS_COLUMNS else float)
+            for c in RESULT_COLUMNS + DIAGNOSTIC_COLUMNS
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -223,6 +251,13 @@ def analyze_experiment(
         donors = np.array([i for i in range(len(wide.geos)) if i not in set(treated)], dtype=int)
     else:
         donors = wide.geo_index(spec.control_geos, what=f"experiment {spec.id} control_geos")
+    named_twice = sorted({wide.geos[i] for i in treated if list(treated).count(i) > 1})
+    named_twice += sorted({wide.geos[i] for i in donors if i in set(treated)})
+    if named_twice:
+        raise ValueError(
+            f"experiment {spec.id}: geo(s) {', '.join(named_twice)} named twice (geo names "
+            "match ignoring case) or both treated and control"
+        )
     if len(donors) < 2:
         raise ValueError(f"experiment {spec.id}: need at least 2 control geos, got {len(donors)}")
     if spend_change and (spend_change > 0) != (spec.kind == "heavy_up"):
@@ -316,23 +351,86 @@ def analyze_experiment(
                 "period_days": wide.period_days,
                 "kind": spec.kind,
                 "metric": spec.metric,
-                "start": spec.start.isoformat(),
-                "end": spec.end.isoformat(),
+                "start_date": spec.start,
+                "end_date": spec.end,
+                "status": "ok",
+                "notes": "",
             }
         )  # fmt: skip
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS + DIAGNOSTIC_COLUMNS))
 
 
-def format_results(results: pd.DataFrame) -> str:
-    """A short human-readable summary of result rows (what the CLI prints)."""
+def error_row(spec: ExperimentSpec, reason: str) -> pd.DataFrame:
+    """The one row of an experiment that could not be analysed: ``status`` ``error``,
+    method ``none``, ``notes`` the experiment id, where it was registered and ``reason``."""
+    where = f" ({spec.source})" if spec.source else ""
+    note = (
+        reason if reason.startswith(f"experiment {spec.id}") else f"experiment {spec.id}: {reason}"
+    )
+    row = {c: float("nan") for c in RESULT_COLUMNS + DIAGNOSTIC_COLUMNS}
+    row.update(
+        experiment_id=spec.id, channel=spec.channel, method=NO_METHOD, kind=spec.kind,
+        metric=spec.metric, start_date=spec.start, end_date=spec.end,
+        spend_change=float("nan") if spec.spend_change is None else float(spec.spend_change),
+        status="error", notes=f"not analysed{where}: {note}",
+    )  # fmt: skip
+    return pd.DataFrame([row], columns=list(RESULT_COLUMNS + DIAGNOSTIC_COLUMNS))
+
+
+def relabel_results(results: pd.DataFrame, labels: MetricLabels) -> pd.DataFrame:
+    """``results`` with columns named for ``labels``' metric: unchanged for money; for a
+    count, ``incremental_revenue*`` -> ``incremental_<metric>*`` and ``iroas*`` -> the cost
+    per incremental outcome (``spend_change / incremental``; its interval is NaN where the
+    incremental interval contains 0, as the cost is then unbounded)."""
+    if labels.money:
+        return results
+    out = results.copy()
+    spend = out["spend_change"].to_numpy(dtype=float)
+    inc = out["incremental_revenue"].to_numpy(dtype=float)
+    low = out["incremental_revenue_ci_low"].to_numpy(dtype=float)
+    high = out["incremental_revenue_ci_high"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cost = np.where(inc != 0, spend / inc, np.nan)
+        bounded = np.sign(low) * np.sign(high) > 0
+        a, b = spend / low, spend / high
+        out["iroas"] = cost
+        out["iroas_ci_low"] = np.where(bounded, np.minimum(a, b), np.nan)
+        out["iroas_ci_high"] = np.where(bounded, np.maximum(a, b), np.nan)
+    return out.rename(
+        columns={
+            "incremental_revenue": labels.incremental,
+            "incremental_revenue_ci_low": f"{labels.incremental}_ci_low",
+            "incremental_revenue_ci_high": f"{labels.incremental}_ci_high",
+            "iroas": labels.ratio,
+            "iroas_ci_low": f"{labels.ratio}_ci_low",
+            "iroas_ci_high": f"{labels.ratio}_ci_high",
+        }
+    )
+
+
+def format_results(results: pd.DataFrame, labels: MetricLabels | None = None) -> str:
+    """A short human-readable summary of result rows (what the CLI prints), in the words of
+    ``labels`` (default: money, from the rows' ``metric``), then what the p-value assumes."""
     lines = []
     for row in results.itertuples(index=False):
+        if getattr(row, "status", "ok") == "error":
+            lines.append(f"{row.experiment_id}: {row.notes}")
+            continue
+        words = labels or MetricLabels(metric=str(row.metric), money=True)
         level = f"{row.interval_level:.0%}"
+        if words.money:
+            ratio = row.iroas
+            incremental = f"incremental {row.incremental_revenue:+,.0f}"
+        else:
+            ratio = (
+                row.spend_change / row.incremental_revenue if row.incremental_revenue else np.nan
+            )
+            incremental = f"incremental {words.metric} {row.incremental_revenue:+,.0f}"
         lines.append(
             f"{row.experiment_id} [{row.method}]: lift {row.lift_pct:+.2f}% "
             f"({row.lift_abs:+,.2f} per geo-period, {level} CI {row.ci_low:+,.2f} .. "
-            f"{row.ci_high:+,.2f}; p = {row.p_value:.3f}), incremental {row.incremental_revenue:+,.0f}"
-            + (f", iROAS {row.iroas:.2f}" if np.isfinite(row.iroas) else "")
+            f"{row.ci_high:+,.2f}; p = {row.p_value:.3f}), {incremental}"
+            + (f", {words.ratio_label} {ratio:,.2f}" if np.isfinite(ratio) else "")
         )
         lines.append(
             f"    pre-period fit: RMSE {row.pre_rmse:,.2f}, R² {row.pre_r2:.3f}, scaled L2 "
@@ -341,7 +439,49 @@ def format_results(results: pd.DataFrame) -> str:
             f"time lift {row.placebo_time_lift_pct:+.2f}% (p = {row.placebo_time_p_value:.3f})"
         )
         lines.append(f"    interval: {row.interval_method}")
+        if getattr(row, "notes", ""):
+            lines.append(f"    {row.status}: {row.notes}")
+    if (results.get("status", pd.Series(dtype=object)) != "error").any():
+        lines.append(P_VALUE_ASSUMES)
     return "\n".join(lines)
+
+
+def with_panel_geos(spec: ExperimentSpec, geos: Sequence[str]) -> ExperimentSpec:
+    """``spec`` with its geos spelt as the panel's ``geos`` spell them (``g09`` -> ``G09``,
+    :func:`~triangulate.geo.panel.match_geos`), so that spend and revenue, matched exactly,
+    find them; unknown geos raise :class:`~triangulate.geo.panel.UnknownGeoError`, which
+    names them and their near matches."""
+    what = f"experiment {spec.id} geos"
+    treated = match_geos(spec.treatment_geos, geos, what=what)
+    control = None if spec.control_geos is None else match_geos(spec.control_geos, geos, what=what)
+    return replace(spec, treatment_geos=treated, control_geos=control)
+
+
+def overlapping_experiments(specs: Sequence[ExperimentSpec]) -> dict[str, list[str]]:
+    """Experiment id -> notes on every other experiment whose test window overlaps its own
+    and which treats one of its geos (treated by both, or treated by one and named as a
+    control by the other): their lifts are not separable. Geos compare ignoring case."""
+
+    def keys(geos) -> set[str]:
+        return {" ".join(str(g).split()).casefold() for g in geos or ()}
+
+    notes: dict[str, list[str]] = {}
+    for i, a in enumerate(specs):
+        for b in specs[i + 1 :]:
+            first, last = max(a.start, b.start), min(a.end, b.end)
+            if a.id == b.id or first > last:
+                continue
+            shared = keys(a.treatment_geos) & (keys(b.treatment_geos) | keys(b.control_geos))
+            shared |= keys(b.treatment_geos) & keys(a.control_geos)
+            if not shared:
+                continue
+            geos = ", ".join(sorted(shared))
+            for this, other in ((a, b), (b, a)):
+                notes.setdefault(this.id, []).append(
+                    f"overlaps experiment {other.id} ({other.channel}) in geo(s) {geos} from "
+                    f"{first} to {last}: the two effects are not separable"
+                )
+    return notes
 
 
 def analyze_registry(
@@ -351,23 +491,49 @@ def analyze_registry(
     date_column: str = "week_start",
     spend_changes: Mapping[str, float] | None = None,
     alpha: float = 0.1,
+    errors: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """``geo_experiment_results`` for every registered experiment, from one mart table.
 
     ``metrics`` is long by geo with one column per metric, e.g.
     ``marts.fct_weekly_revenue`` (``week_start, geo, net_revenue, ...``); each spec's
     ``metric`` names its column. ``spend_changes`` (experiment id -> total spend change)
-    overrides the registry's ``spend_change``. An experiment that cannot be analysed
-    raises an error that names it.
+    overrides the registry's ``spend_change``.
+
+    Each experiment stands alone: one that cannot be analysed (unknown geos, a window
+    outside the data, a metric the table lacks, or an entry of ``errors``, experiment id ->
+    why, e.g. its spend change could not be measured) gets one ``status`` ``error`` row
+    naming it, where it was registered and why (unknown geos with their near matches), and
+    is logged; the others are analysed. Experiments that overlap in geos and dates
+    (:func:`overlapping_experiments`) are analysed with ``status`` ``warning`` and the
+    overlap in ``notes``, and logged.
     """
     frames = []
+    overlaps = overlapping_experiments(specs)
+    panel_geos = metrics["geo"].astype(str).unique().tolist() if "geo" in metrics else []
     for spec in specs:
-        if spec.metric not in metrics.columns:
-            raise ValueError(
-                f"experiment {spec.id}: metric {spec.metric!r} is not a column of the metrics "
-                f"table (columns: {', '.join(map(str, metrics.columns))})"
-            )
-        panel = metrics[[date_column, "geo", spec.metric]].set_axis(list(PANEL_COLUMNS), axis=1)
-        change = (spend_changes or {}).get(spec.id, spec.spend_change)
-        frames.append(analyze_experiment(spec, panel, change, alpha=alpha))
+        try:
+            if spec.metric not in metrics.columns:
+                raise ValueError(
+                    f"experiment {spec.id}: metric {spec.metric!r} is not a column of the "
+                    f"metrics table (columns: {', '.join(map(str, metrics.columns))})"
+                )
+            # name every unknown geo (treatment and control) at once, with near matches
+            wanted = [*spec.treatment_geos, *(spec.control_geos or ())]
+            match_geos(wanted, panel_geos, what=f"experiment {spec.id} geos")
+            if spec.id in (errors or {}):
+                raise ValueError((errors or {})[spec.id])
+            panel = metrics[[date_column, "geo", spec.metric]].set_axis(list(PANEL_COLUMNS), axis=1)
+            change = (spend_changes or {}).get(spec.id, spec.spend_change)
+            rows = analyze_experiment(spec, panel, change, alpha=alpha)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            frame = error_row(spec, str(exc))
+            log.error("geo experiment results: %s", frame["notes"].iloc[0])
+            frames.append(frame)
+            continue
+        if spec.id in overlaps:
+            note = "; ".join(overlaps[spec.id])
+            log.warning("geo experiment %s %s", spec.id, note)
+            rows = rows.assign(status="warning", notes=note)
+        frames.append(rows)
     return pd.concat(frames, ignore_index=True) if frames else empty_results()

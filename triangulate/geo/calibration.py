@@ -9,6 +9,8 @@
   revenue change per period. Signed values are fine with the (default) Normal likelihood,
   so a holdout gives ``delta_x < 0`` and ``delta_y < 0``. A national model gets the test
   scaled from the treatment geos to the whole market (see :func:`lift_test_rows`).
+* :func:`calibrating_results`: which results may calibrate an MMM (its channels, its
+  target metric, analysed by synthetic control).
 * :func:`experiment_spend`: a test's spend change and the market it is a slice of.
 * :func:`mta_calibration_factor` = causal incremental revenue / MTA-credited revenue in
   the same geos and window: how many real incremental dollars each MTA-credited dollar
@@ -147,6 +149,32 @@ def _baseline_and_window_totals(
     return float(values[in_base].sum()), float(values[in_window].sum())
 
 
+def calibrating_results(
+    results: pd.DataFrame, channels: Sequence[str], target_metric: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """The ``geo_experiment_results`` rows that may calibrate an MMM of ``target_metric``,
+    and one line per row left out, saying why.
+
+    A row calibrates only if it is a synthetic-control estimate (``method``) of a channel
+    the MMM fits, was analysed (``status`` not ``error``) and measured the MMM's own target
+    (``metric`` == ``target_metric``, e.g. ``net_revenue``): an ``orders`` holdout's lift
+    is a count, and read as money it would pull the channel's ROAS towards zero.
+    """
+    keep = (results["method"] == "synthetic_control") & results["channel"].isin(list(channels))
+    if "status" in results:
+        keep &= results["status"].fillna("ok") != "error"
+    skipped = []
+    if "metric" in results:
+        other = keep & (results["metric"].astype(str) != target_metric)
+        skipped = [
+            f"experiment {r.experiment_id!r} ({r.channel}) measured {r.metric!r}, not the MMM's "
+            f"target {target_metric!r}: not used to calibrate"
+            for r in results[other].itertuples()
+        ]
+        keep &= ~other
+    return results[keep], skipped
+
+
 def lift_test_rows(
     result: Mapping | pd.Series,
     baseline_spend_per_day: float | Mapping[str, float],
@@ -202,7 +230,7 @@ def lift_test_rows(
         raise ValueError(
             f"experiment {row.get('experiment_id')}: lift-test rows need a non-zero spend_change"
         )
-    days = (date.fromisoformat(str(row["end"])) - date.fromisoformat(str(row["start"]))).days + 1
+    days = (pd.Timestamp(row["end_date"]) - pd.Timestamp(row["start_date"])).days + 1
     periods = days / mmm_period_days
     level = float(row["interval_level"])
     z = float(norm.ppf(0.5 + level / 2))

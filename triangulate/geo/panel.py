@@ -8,6 +8,8 @@ regular period (1 day or 7 days).
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -16,6 +18,116 @@ import numpy as np
 import pandas as pd
 
 PANEL_COLUMNS = ("date", "geo", "value")
+COLUMN_OPTIONS = {"date": "--date-column", "geo": "--geo-column", "value": "--value-column"}
+"""The CLI option that maps a file's column onto each panel column."""
+
+
+class UnknownGeoError(ValueError):
+    """Geos a panel does not have; ``near`` maps each to the panel's closest names."""
+
+    def __init__(self, what: str, missing: Sequence[str], near: Mapping[str, Sequence[str]]):
+        self.what = what
+        self.missing = tuple(missing)
+        self.near = {g: tuple(near.get(g, ())) for g in self.missing}
+        described = "; ".join(
+            f"{g}: did you mean {' or '.join(self.near[g])}?"
+            if self.near[g]
+            else f"{g}: no near match"
+            for g in self.missing
+        )
+        super().__init__(f"{what}: geo(s) {', '.join(self.missing)} not in the panel ({described})")
+
+    def with_panel_geos(self, geos: Sequence[str]) -> UnknownGeoError:
+        """The same error, listing the panel's geos when some wanted geo has no near match."""
+        if all(self.near.values()):
+            return self
+        shown = ", ".join(map(str, geos[:12])) + (" ..." if len(geos) > 12 else "")
+        error = UnknownGeoError(self.what, self.missing, self.near)
+        error.args = (f"{self.args[0]}; panel geos: {shown}",)
+        return error
+
+
+def _geo_key(name: str) -> str:
+    return " ".join(str(name).split()).casefold()
+
+
+def match_geos(
+    wanted: Sequence[str], known: Sequence[str], *, what: str = "geos"
+) -> tuple[str, ...]:
+    """``wanted`` geos spelt as in ``known``: exact first, else the one known geo equal to it
+    ignoring case and repeated blanks (``Chicago`` -> ``chicago``). Geos with no match raise
+    :class:`UnknownGeoError` naming their near matches (difflib, ignoring case)."""
+    known = [str(g) for g in known]
+    exact = set(known)
+    folded: dict[str, list[str]] = {}
+    for g in known:
+        folded.setdefault(_geo_key(g), []).append(g)
+    resolved, missing = [], []
+    for g in map(str, wanted):
+        if g in exact:
+            resolved.append(g)
+        elif len(folded.get(_geo_key(g), [])) == 1:
+            resolved.append(folded[_geo_key(g)][0])
+        else:
+            missing.append(g)
+    if missing:
+        keys = list(folded)
+        near = {
+            g: [
+                name
+                for key in difflib.get_close_matches(_geo_key(g), keys, n=3, cutoff=0.6)
+                for name in folded[key]
+            ]
+            for g in missing
+        }
+        raise UnknownGeoError(what, missing, near).with_panel_geos(known)
+    return tuple(resolved)
+
+
+MONEY_WORDS = ("revenue", "sales", "value", "gmv", "profit", "margin", "amount", "income", "aov")
+"""A metric whose name holds one of these is money unless the caller says otherwise."""
+
+
+@dataclass(frozen=True)
+class MetricLabels:
+    """How results on a metric are named: money (``incremental_revenue``, iROAS) or a count
+    (``incremental_conversions``, cost per incremental conversion)."""
+
+    metric: str
+    money: bool
+
+    @classmethod
+    def of(cls, metric: str, kind: str = "auto") -> MetricLabels:
+        """``kind`` ``money``, ``count`` or ``auto``: money when the name holds one of
+        :data:`MONEY_WORDS` (``value``, ``net_revenue``), else a count (``conversions``, ``Y``)."""
+        if kind not in ("auto", "money", "count"):
+            raise ValueError(f"metric kind must be auto, money or count, got {kind!r}")
+        if kind == "auto":
+            money = any(word in metric.lower() for word in MONEY_WORDS)
+        else:
+            money = kind == "money"
+        return cls(metric=metric, money=money)
+
+    @property
+    def unit(self) -> str:
+        """One outcome, singular: ``conversion`` for ``conversions``."""
+        name = self.metric.strip().replace(" ", "_")
+        return name[:-1] if name.endswith("s") and len(name) > 1 else name
+
+    @property
+    def incremental(self) -> str:
+        """The column of the total incremental metric."""
+        return "incremental_revenue" if self.money else f"incremental_{self.metric}"
+
+    @property
+    def ratio(self) -> str:
+        """The column of the efficiency ratio: ``iroas`` (metric / spend) for money,
+        ``cost_per_incremental_<unit>`` (spend / metric) for a count."""
+        return "iroas" if self.money else f"cost_per_incremental_{self.unit}"
+
+    @property
+    def ratio_label(self) -> str:
+        return "iROAS" if self.money else f"cost per incremental {self.unit.replace('_', ' ')}"
 
 
 @dataclass(frozen=True)
@@ -32,15 +144,14 @@ class WidePanel:
     period_days: int
 
     def geo_index(self, geos: list[str] | tuple[str, ...], *, what: str) -> np.ndarray:
-        """Column positions of ``geos``; a clear error names the geos the panel lacks."""
+        """Column positions of ``geos``, matched by :func:`match_geos` (case-insensitive);
+        an :class:`UnknownGeoError` names the geos the panel lacks and their near matches."""
         position = {g: i for i, g in enumerate(self.geos)}
-        missing = [g for g in geos if g not in position]
-        if missing:
-            raise ValueError(
-                f"{what}: geo(s) {', '.join(map(str, missing))} not in the panel "
-                f"(panel geos: {', '.join(self.geos[:12])}{' ...' if len(self.geos) > 12 else ''})"
-            )
-        return np.array([position[g] for g in geos], dtype=int)
+        return np.array([position[g] for g in self.resolve(geos, what=what)], dtype=int)
+
+    def resolve(self, geos: Sequence[str], *, what: str) -> tuple[str, ...]:
+        """``geos`` spelt as the panel spells them (see :func:`match_geos`)."""
+        return match_geos(geos, self.geos, what=what)
 
     def period_index(self, day: date) -> int:
         """Index of the period that contains calendar day ``day``."""
@@ -60,12 +171,29 @@ class WidePanel:
         return self.period_index(start), self.period_index(end)
 
 
-def load_panel_csv(path: str | Path) -> pd.DataFrame:
-    """Read a long panel CSV (``date, geo, value``); errors name the file and row."""
+def load_panel_csv(path: str | Path, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read a long panel CSV; errors name the file and row.
+
+    ``columns`` maps panel columns to the file's (``{"geo": "location", "value": "Y"}``
+    reads GeoLift's ``date, location, Y``); unmapped ones are read from ``date``, ``geo``,
+    ``value``. Other columns of the file are ignored.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"panel file {path} does not exist")
-    frame = pd.read_csv(path, dtype={"geo": str})
+    names = {c: (columns or {}).get(c) or c for c in PANEL_COLUMNS}
+    header = pd.read_csv(path, nrows=0).columns
+    missing = [c for c in PANEL_COLUMNS if names[c] not in header]
+    if missing:
+        raise ValueError(
+            f"{path}: no column "
+            + ", ".join(f"{names[c]!r} (map yours with {COLUMN_OPTIONS[c]})" for c in missing)
+            + f"; the file has {', '.join(map(str, header))}"
+        )
+    frame = pd.read_csv(
+        path, usecols=list(dict.fromkeys(names.values())), dtype={names["geo"]: str}
+    )
+    frame = pd.DataFrame({c: frame[names[c]] for c in PANEL_COLUMNS})
     return validate_long_panel(frame, source=str(path))
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -53,6 +53,8 @@ class ExperimentSpec:
     metric: str
     spend_change: float | None = None
     description: str | None = None
+    source: str | None = field(default=None, compare=False)
+    """Where the entry was registered (a landing file and entry), for messages only."""
 
     @classmethod
     def from_dict(cls, raw: Mapping, *, source: str = "experiment spec") -> ExperimentSpec:
@@ -104,6 +106,7 @@ class ExperimentSpec:
             metric=str(raw["metric"]),
             spend_change=spend_change,
             description=None if description is None else str(description),
+            source=source,
         )
 
 

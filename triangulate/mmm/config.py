@@ -73,6 +73,10 @@ class SamplerConfig:
     max_draws: int | None = None
     """Longest run when R-hat or bulk ESS miss the gate: the fit is sampled again with
     twice the draws until it converges or would exceed this (None: never sample again)."""
+    max_target_accept: float | None = None
+    """Highest target_accept when the divergences exceed the gate: the fit is sampled
+    again with a smaller step size, target_accept raised to ``1 - (1 - t) / 5`` (0.95 ->
+    0.99) up to this (None: never sample again for divergences)."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,9 @@ def _section(cls: type, raw: Any, where: str) -> Any:
         elif expected is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             value = float(value) if ok else value
+        elif expected == float | None:
+            ok = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+            value = float(value) if ok and value is not None else value
         elif expected is str:
             ok = isinstance(value, str)
         else:
@@ -286,6 +293,11 @@ def _check_values(config: MMMConfig, source: str) -> None:
         0 < s.target_accept < 1,
         "sampler.target_accept",
         f"must be in (0, 1), got {s.target_accept}",
+    )
+    need(
+        s.max_target_accept is None or s.target_accept <= s.max_target_accept < 1,
+        "sampler.max_target_accept",
+        f"must be in [sampler.target_accept ({s.target_accept}), 1), got {s.max_target_accept}",
     )
     need(
         s.nuts_sampler in ("nutpie", "pymc", "numpyro", "blackjax"),

@@ -14,8 +14,10 @@ Numbers checked (thresholds from the ``gate`` section of the config):
   held-out weeks: it answers "given the spend, does the model predict revenue it has not
   seen?". The published model is the one fitted on every week.
 
-A fit whose R-hat or bulk ESS misses the gate is first sampled again with more draws, up
-to ``sampler.max_draws`` (:func:`fit_until_converged`); the thresholds never move.
+A fit whose divergences exceed the gate is first sampled again with a higher
+``target_accept``, up to ``sampler.max_target_accept``, and one whose R-hat or bulk ESS
+misses it with more draws, up to ``sampler.max_draws`` (:func:`fit_until_converged`); the
+thresholds never move.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ import numpy as np
 import pandas as pd
 
 from triangulate.mmm.config import GateConfig, MMMConfig
-from triangulate.mmm.model import DATE, TARGET, FittedMMM, WeeklyData, fit_mmm
+from triangulate.mmm.model import (
+    DATE,
+    TARGET,
+    FittedMMM,
+    WeeklyData,
+    fit_mmm,
+    reproducible_compilation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,54 +95,94 @@ def converged(numbers: dict[str, float], gate: GateConfig) -> bool:
     return numbers["r_hat_max"] <= gate.r_hat_max and numbers["ess_bulk_min"] >= gate.ess_bulk_min
 
 
+def higher_target_accept(target_accept: float, limit: float) -> float:
+    """The next target_accept after too many divergences: ``1 - (1 - t) / 5``, capped at
+    ``limit`` (0.95 -> 0.99; 0.6 -> 0.92 -> 0.984)."""
+    return min(limit, 1 - (1 - target_accept) / 5)
+
+
 def fit_until_converged(
     config: MMMConfig, data: WeeklyData, lift_tests: pd.DataFrame | None = None
 ) -> FittedMMM:
-    """Fit; while R-hat or bulk ESS miss the gate, sample again with twice the draws.
+    """Fit; sample again with a smaller step size while the divergences exceed the gate,
+    and with twice the draws while R-hat or bulk ESS miss it.
 
-    Why: a posterior with one slowly mixing direction is not a broken model but too short
-    a run, and the remedy is longer chains (Vehtari et al. 2021, "Rank-normalization,
-    folding, and localization: an improved R-hat"). On the demo world the intercept trades
-    off against the trend and meta's saturation: at 4 chains x 2,000 draws its bulk ESS is
-    700-1,000 and split R-hat lands above 1.01 for about one seed in five; at 4,000 draws
-    it was below 1.007 for every seed tried (docs/benchmarks_mmm.md).
+    Divergences: NUTS diverges where its step size is too large for the posterior's
+    curvature (a funnel, a saturation curve pinned against its prior). Divergent draws
+    are biased, and their count is chaotic: on the same data a last-bit change flips a
+    fit between 0 and 20 divergences (docs/benchmarks_mmm.md, issue 23). The documented
+    adaptation (PyMC's and Stan's) is a higher ``target_accept``, which makes the tuned
+    step size smaller: a fit whose divergences exceed ``gate.max_divergences`` is sampled
+    again with ``target_accept`` raised to ``1 - (1 - t) / 5`` (0.95 -> 0.99), up to
+    ``sampler.max_target_accept``. The gate's threshold never moves; a fit that still
+    diverges at the cap fails it.
 
-    Each retry is a fresh run with ``draws`` doubled (capped at ``sampler.max_draws``;
-    same seed, tuning and priors), judged on its own numbers by the unchanged gate. The
-    returned fit's ``config.sampler.draws`` is the draws it was sampled with, and
-    ``convergence_attempts`` lists the shorter runs before it (draws, R-hat max, bulk ESS
-    min). Divergences and MAPE are not retried: more draws do not fix those. With
-    ``max_draws`` unset (or equal to ``draws``) this is one fit.
+    Convergence: a posterior with one slowly mixing direction is not a broken model but
+    too short a run, and the remedy is longer chains (Vehtari et al. 2021,
+    "Rank-normalization, folding, and localization: an improved R-hat"). On the demo
+    world the intercept trades off against the trend and meta's saturation: at 4 chains x
+    2,000 draws its bulk ESS is 700-1,000 and split R-hat lands above 1.01 for about one
+    seed in five; at 4,000 draws it was below 1.007 for every seed tried
+    (docs/benchmarks_mmm.md). Each such retry has ``draws`` doubled (capped at
+    ``sampler.max_draws``).
+
+    Every retry is a fresh run (same seed, tuning and priors), judged on its own numbers
+    by the unchanged gate; divergences are dealt with first, and a fit that still
+    diverges at ``max_target_accept`` is returned as it is (more draws bring more
+    divergences, and the gate fails it either way). The returned fit's ``config.sampler`` holds the draws and
+    target_accept it was sampled with, and ``convergence_attempts`` lists the runs before
+    it: ``reason`` (``divergences`` or ``not_converged``), draws, target_accept, R-hat
+    max, bulk ESS min and divergences. MAPE is not retried. With ``max_draws`` and
+    ``max_target_accept`` unset this is one fit.
     """
     sampler = config.sampler
-    limit = sampler.max_draws or sampler.draws
+    draws_limit = sampler.max_draws or sampler.draws
+    accept_limit = sampler.max_target_accept or sampler.target_accept
     fitted = fit_mmm(config, data, lift_tests)
     attempts: list[dict] = []
     while True:
         numbers = convergence(fitted)
-        draws = fitted.config.sampler.draws
-        if converged(numbers, config.gate) or draws >= limit:
+        current = fitted.config.sampler
+        diverging = numbers["divergences"] > config.gate.max_divergences
+        if diverging and current.target_accept < accept_limit:
+            reason = "divergences"
+            retry = replace(
+                current, target_accept=higher_target_accept(current.target_accept, accept_limit)
+            )
+            log.info(
+                "%d divergences at target_accept %.3g (gate %d): sampling again with "
+                "target_accept %.3g",
+                numbers["divergences"],
+                current.target_accept,
+                config.gate.max_divergences,
+                retry.target_accept,
+            )
+        elif not diverging and not converged(numbers, config.gate) and current.draws < draws_limit:
+            reason = "not_converged"
+            retry = replace(current, draws=min(2 * current.draws, draws_limit))
+            log.info(
+                "not converged at %d draws (r_hat_max %.4f, ess_bulk_min %.0f; gate %.3g, "
+                "%.0f): sampling again with %d draws",
+                current.draws,
+                numbers["r_hat_max"],
+                numbers["ess_bulk_min"],
+                config.gate.r_hat_max,
+                config.gate.ess_bulk_min,
+                retry.draws,
+            )
+        else:
             fitted.convergence_attempts = attempts
             return fitted
-        attempts.append({"draws": draws, **numbers})
-        longer = min(2 * draws, limit)
-        log.info(
-            "not converged at %d draws (r_hat_max %.4f, ess_bulk_min %.0f; gate %.3g, %.0f): "
-            "sampling again with %d draws",
-            draws,
-            numbers["r_hat_max"],
-            numbers["ess_bulk_min"],
-            config.gate.r_hat_max,
-            config.gate.ess_bulk_min,
-            longer,
+        attempts.append(
+            {
+                "reason": reason,
+                "draws": current.draws,
+                "target_accept": current.target_accept,
+                **numbers,
+            }
         )
         prior = fitted.prior_predictive
-        fitted = fit_mmm(
-            replace(config, sampler=replace(sampler, draws=longer)),
-            data,
-            lift_tests,
-            prior_predictive=False,
-        )
+        fitted = fit_mmm(replace(config, sampler=retry), data, lift_tests, prior_predictive=False)
         fitted.prior_predictive = prior
 
 
@@ -194,7 +243,7 @@ def mape_holdout(
     train, test = data.head_weeks(n_weeks - n), data.tail_weeks(n)
     fitted = fit_mmm(config, train, lift_tests, prior_predictive=False)
     mmm = fitted.mmm
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), reproducible_compilation():
         warnings.filterwarnings("ignore", category=UserWarning)
         predicted = mmm.sample_posterior_predictive(
             test.X(),

@@ -21,12 +21,15 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytensor
 import xarray as xr
 from pymc_extras.prior import Prior
 from pymc_marketing.mmm import (
@@ -50,6 +53,23 @@ GEO = "geo"
 TARGET = "y"
 TREND_PREFIX = "trend"
 LIFT_TEST_COLUMNS = ("channel", "x", "delta_x", "delta_y", "sigma")
+
+
+@contextmanager
+def reproducible_compilation() -> Iterator[None]:
+    """Compile the model's numba code without fastmath, so one seed gives one posterior.
+
+    PyTensor compiles the log density that nutpie samples with numba, by default with
+    LLVM's fastmath flags (reassociation, contraction). Code compiled from scratch and
+    code loaded from PyTensor's on-disk compile cache then round differently in the last
+    bits, and NUTS amplifies a last-bit difference into a different trajectory: on the
+    same machine, same data and same seed, the first run after a cold cache and every
+    later run gave different draws, R-hat and ESS (docs/benchmarks_mmm.md, issue 23).
+    Without fastmath the two are bitwise identical. The flag is part of PyTensor's cache
+    key, so cached fastmath code is never reused here.
+    """
+    with pytensor.config.change_flags(numba__fastmath=False):
+        yield
 
 
 @dataclass
@@ -143,6 +163,10 @@ def prepare_weekly(
         frame[name] = values
     keys = [DATE, GEO] if geo else [DATE]
     if not geo and frame[DATE].duplicated().any():
+        # sum in one row order whatever order the rows came in (a warehouse query has
+        # none): a float sum depends on its order, and NUTS turns a last-bit change in
+        # the data into a different fit (issue 23)
+        frame = frame.sort_values(list(frame.columns), kind="mergesort")
         sums = frame.groupby(DATE)[[*config.channels, TARGET]].sum()
         means = frame.groupby(DATE)[list(config.controls)].mean()
         frame = sums.join(means).reset_index()
@@ -359,8 +383,9 @@ class FittedMMM:
     timings: dict[str, float] = field(default_factory=dict)
     prior_predictive: pd.DataFrame | None = None
     convergence_attempts: list[dict[str, Any]] = field(default_factory=list)
-    """Shorter runs sampled before this one because they had not converged
-    (``diagnostics.fit_until_converged``): draws, R-hat max and bulk ESS min of each."""
+    """Runs sampled before this one because they diverged or had not converged
+    (``diagnostics.fit_until_converged``): reason, draws, target_accept, R-hat max, bulk
+    ESS min and divergences of each."""
 
 
 def fit_mmm(
@@ -375,12 +400,23 @@ def fit_mmm(
     Progress goes to the ``triangulate.mmm.model`` logger: build, prior predictive,
     sampling (chains x draws, sampler) and their durations.
     """
-    timings: dict[str, float] = {}
     start = time.perf_counter()
     geo_note = f" x {data.frame[GEO].nunique()} geos" if data.geo else ""
     log.info(
         "building MMM: %d weeks%s, channels %s", len(data.weeks), geo_note, list(data.channels)
     )
+    with reproducible_compilation():
+        return _fit_mmm(config, data, lift_tests, prior_predictive, start)
+
+
+def _fit_mmm(
+    config: MMMConfig,
+    data: WeeklyData,
+    lift_tests: pd.DataFrame | None,
+    prior_predictive: bool,
+    start: float,
+) -> FittedMMM:
+    timings: dict[str, float] = {}
     mmm = build_mmm(config, data, lift_tests)
     timings["build_s"] = time.perf_counter() - start
     prior_summary = None
@@ -393,12 +429,13 @@ def fit_mmm(
         log.info("prior predictive check done in %.1f s", timings["prior_predictive_s"])
     s = config.sampler
     log.info(
-        "sampling %d chains x %d draws (%d tune) with %s, seed %d",
+        "sampling %d chains x %d draws (%d tune) with %s, seed %d, target_accept %.3g",
         s.chains,
         s.draws,
         s.tune,
         s.nuts_sampler,
         s.seed,
+        s.target_accept,
     )
     t0 = time.perf_counter()
     with warnings.catch_warnings():

@@ -62,8 +62,11 @@ def run_mmm(
       (saved whether or not the gate passes, so a failed fit can be inspected).
     - ``lift_tests``: optional experiment calibration (see ``model.add_lift_tests``).
 
-    A fit that has not converged is sampled again with more draws, up to
-    ``sampler.max_draws`` (``diagnostics.fit_until_converged``), before the gate judges it.
+    A fit with more divergences than the gate allows is sampled again with a higher
+    ``target_accept`` (up to ``sampler.max_target_accept``), and one that has not
+    converged with more draws (up to ``sampler.max_draws``;
+    ``diagnostics.fit_until_converged``), before the gate judges it. The attempts are in
+    ``fitted.convergence_attempts`` and the saved ``run.json``.
 
     Returns an ``MMMRun``; ``tables`` maps ``measurement.<table>`` to its frame and is
     filled only when the gate passed. Never raises ``GateFailed`` itself.

@@ -82,10 +82,10 @@ def calibration_factors(
                 channel, causal, mta, "mmm", mmm_run_id, weeks[0], weeks[-1]
             )
     if experiments is not None and len(experiments):
-        tests = experiments[experiments["method"] == "synthetic_control"].sort_values("end")
+        tests = experiments[experiments["method"] == "synthetic_control"].sort_values("end_date")
         for channel, own_tests in tests.groupby("channel"):
             test = own_tests.iloc[-1]
-            first, last = _weeks_of(test["start"], test["end"])
+            first, last = _weeks_of(test["start_date"], test["end_date"])
             in_window = credit["week_start"].between(first, last) & (credit["channel"] == channel)
             window_spend = spend["week_start"].between(first, last) & (spend["channel"] == channel)
             mta_revenue = float(credit.loc[in_window, "revenue"].sum())

@@ -84,6 +84,16 @@ def _unwritable_landing_folders(folders: list) -> list[str]:
     return failing
 
 
+def require_secret(settings: ReceiverSettings, variable: str) -> None:
+    """503 naming ``variable`` when this receiver runs without that secret (its routes are off)."""
+    if variable in settings.missing_secrets():
+        raise Rejected(
+            503,
+            "route_not_configured",
+            f"this route is disabled: {variable} is not set on the receiver",
+        )
+
+
 def create_app(settings: ReceiverSettings) -> Starlette:
     """Build the receiver for ``settings``; the landing writers live for the app's lifespan."""
     writers: dict[str, GroupCommitWriter] = {}
@@ -125,6 +135,11 @@ def create_app(settings: ReceiverSettings) -> Starlette:
                 }
             },
         )
+        if settings.missing_secrets():
+            log.warning(
+                "routes disabled until their secret is set: they answer 503",
+                extra={"fields": {"missing": list(settings.missing_secrets())}},
+            )
         try:
             yield
         finally:
@@ -151,6 +166,7 @@ def create_app(settings: ReceiverSettings) -> Starlette:
             log.debug("stored", extra={"fields": {"source": source, "records": len(lines)}})
 
     async def stripe_webhook(request: Request) -> Response:
+        require_secret(settings, "STRIPE_WEBHOOK_SECRET")
         body = await read_body(request, settings.max_webhook_bytes)
         verify_stripe_signature(
             body,
@@ -164,6 +180,7 @@ def create_app(settings: ReceiverSettings) -> Starlette:
         return JSONResponse({"received": True})
 
     async def shopify_webhook(request: Request) -> Response:
+        require_secret(settings, "SHOPIFY_WEBHOOK_SECRET")
         body = await read_body(request, settings.max_webhook_bytes)
         verify_shopify_hmac(
             body, request.headers.get("x-shopify-hmac-sha256"), settings.shopify_webhook_secret
@@ -186,6 +203,7 @@ def create_app(settings: ReceiverSettings) -> Starlette:
         )
 
         async def segment(request: Request) -> Response:
+            require_secret(settings, "SEGMENT_WRITE_KEY")
             authorization = request.headers.get("authorization")
             if authorization is not None:  # fail fast, before reading the body
                 check_segment_basic_auth(authorization, settings.segment_write_key)

@@ -23,7 +23,7 @@ def serve(
     ),
     log_level: str = typer.Option("info", help="debug | info | warning | error"),
 ) -> None:
-    """Run the webhook and event receiver (needs STRIPE_WEBHOOK_SECRET, SHOPIFY_WEBHOOK_SECRET, SEGMENT_WRITE_KEY)."""
+    """Run the webhook and event receiver (needs at least one of STRIPE_WEBHOOK_SECRET, SHOPIFY_WEBHOOK_SECRET, SEGMENT_WRITE_KEY; connection limits from TRIANGULATE_RECEIVER_*)."""
     from triangulate.paths import ensure_home
     from triangulate.receiver.settings import MissingSecretsError, settings_from_env
 
@@ -42,15 +42,20 @@ def serve(
     import uvicorn
 
     from triangulate.receiver.app import create_app
+    from triangulate.receiver.connections import receiver_server_config
     from triangulate.receiver.logs import configure_logging
 
     configure_logging(log_level, settings.secrets())
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
+    server = uvicorn.Server(
+        receiver_server_config(
+            settings,
+            create_app(settings),
+            host=host,
+            port=port,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
     )
+    server.run()
+    if not server.started:  # as uvicorn.run: the port was taken, or startup failed
+        raise typer.Exit(code=3)

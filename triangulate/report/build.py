@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
+import markupsafe
 import pandas as pd
 
 from triangulate.report.format import fmt_datetime
@@ -91,6 +92,12 @@ def report_channel_colors(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
     return channel_colors(paid, others)
 
 
+def breakable(text: str) -> markupsafe.Markup:
+    """``text`` escaped, with a line-break opportunity (``<wbr>``) after every ``_``, so a
+    long identifier wraps in a narrow table cell; copied text is unchanged."""
+    return markupsafe.Markup(str(markupsafe.escape(text)).replace("_", "_<wbr>"))
+
+
 def _gate_and_horizon():
     """The MMM gate thresholds and plan horizon from mmm.yaml (None, 13 if it cannot be read)."""
     from triangulate.mmm.config import BudgetConfig, ConfigError, load_config
@@ -123,6 +130,7 @@ def render_report(
     sections = [build(ctx) for build in SECTION_BUILDERS]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True)
     env.filters["css_token"] = css_token
+    env.filters["breakable"] = breakable
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
     return template.render(
         sections=sections,

@@ -9,7 +9,9 @@ A missing value (None, NaN, infinite) prints as ``n/a``.
 from __future__ import annotations
 
 import math
+import numbers
 
+import numpy as np
 import pandas as pd
 
 MISSING = "n/a"
@@ -103,3 +105,55 @@ def fmt_datetime(x: object) -> str:
     if ts.tzinfo is not None:
         return ts.tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
     return ts.strftime("%Y-%m-%d %H:%M")
+
+
+METADATA_MISSING = "—"
+"""How a missing value reads in a Markdown metadata table (the Dagster UI)."""
+
+
+def _metadata_cell(value: object, formatter) -> str:
+    if isinstance(value, str):
+        return value.replace("|", "\\|").replace("\n", " ") or METADATA_MISSING
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return METADATA_MISSING
+    if formatter is not None:
+        text = formatter(value)
+        return METADATA_MISSING if text == MISSING else text.replace("|", "\\|")
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        number = _number(value)
+        if number is None:
+            return METADATA_MISSING
+        whole = isinstance(value, numbers.Integral) or (number.is_integer() and abs(number) >= 1000)
+        return _no_negative_zero(f"{number:,.0f}" if whole else f"{number:,.2f}")
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(
+    frame: pd.DataFrame,
+    first: tuple[str, ...] = ("channel", "decision", "confidence"),
+    formats: dict | None = None,
+) -> str:
+    """A frame as a Markdown table for Dagster asset metadata, readable at any width.
+
+    The columns of ``first`` the frame has lead (the UI cuts a wide table on the right, so
+    what a person acts on comes first), then the rest in order. Numbers never print in
+    scientific notation: thousands separators and two decimals (whole numbers from 1,000
+    without decimals), or the column's formatter from ``formats`` (``{"confidence":
+    fmt_fraction_pct}``); a missing value (None, NaN, NaT, infinite, empty text) is
+    :data:`METADATA_MISSING`. Numeric columns are right-aligned.
+    """
+    formats = formats or {}
+    frame = frame.reset_index(drop=True)
+    columns = [c for c in first if c in frame] + [c for c in frame if c not in first]
+    numeric = {
+        c: pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        for c in columns
+    }
+    lines = [
+        "| " + " | ".join(str(c) for c in columns) + " |",
+        "|" + "|".join("---:" if numeric[c] else ":---" for c in columns) + "|",
+    ]
+    for _, row in frame[columns].iterrows():
+        cells = [_metadata_cell(row[c], formats.get(c)) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

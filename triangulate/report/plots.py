@@ -9,18 +9,21 @@ currency; time axes are weeks (Monday starts).
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from triangulate.report.format import fmt_compact
+from triangulate.report.format import fmt_compact, fmt_ratio
 
 DPI = 100
 WIDTH_IN = 12.0
@@ -118,9 +121,63 @@ def _figure(height_in: float, ncols: int = 1, nrows: int = 1, **kwargs):
     return fig, axes
 
 
+def _date_axis(ax) -> None:
+    """Weeks on the x axis: concise dates (``Mar``, ``2026``), so the labels never collide."""
+    locator = AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
+def overlapping_tick_labels(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of tick labels (same axis) whose drawn boxes overlap, after a layout pass."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    pairs = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+            boxes = [t.get_window_extent(renderer) for t in labels]
+            for i in range(len(boxes)):
+                for j in range(i + 1, len(boxes)):
+                    a, b = boxes[i], boxes[j]
+                    if min(a.x1, b.x1) - max(a.x0, b.x0) > 0.5 and (
+                        min(a.y1, b.y1) - max(a.y0, b.y0) > 0.5
+                    ):
+                        pairs.append((labels[i].get_text(), labels[j].get_text()))
+    return pairs
+
+
+def _category_labels(fig: Figure, ax) -> None:
+    """Slant the x axis's category labels (channel names) as far as needed for them not to
+    collide: level, then 30, 45 or 90 degrees."""
+    for angle in (30, 45, 90):
+        if not overlapping_tick_labels(fig):
+            return
+        for tick in ax.get_xticklabels():
+            tick.set_rotation(angle)
+            tick.set_horizontalalignment("right" if angle < 90 else "center")
+            tick.set_rotation_mode("anchor" if angle < 90 else "default")
+
+
+def _drawn(build):
+    """A plot function that returns PNG bytes; ``function.figure(...)`` returns the matplotlib
+    ``Figure`` instead (for tests that inspect what was drawn)."""
+
+    @functools.wraps(build)
+    def png(*args, **kwargs) -> bytes:
+        return _png(build(*args, **kwargs))
+
+    png.figure = build
+    return png
+
+
+@_drawn
 def spend_and_revenue(
     spend: pd.DataFrame, revenue: pd.Series, colors: Mapping[str, str], currency: str
-) -> bytes:
+) -> Figure:
     """Stacked weekly spend by channel (area) and weekly net revenue (line), national.
 
     ``spend``: index week_start, one column per channel (money per week);
@@ -148,19 +205,21 @@ def spend_and_revenue(
         )
     ax.set_title("Weekly media spend by channel (stacked) and net revenue, all geos")
     ax.set_xlabel("week (starting Monday)")
+    _date_axis(ax)
     _money_axis(ax.yaxis, currency, "per week")
     ax.set_ylim(bottom=0)
     _style(ax)
     _legend_top_of_stack_first(ax)
-    return _png(fig)
+    return fig
 
 
+@_drawn
 def contributions_over_time(
     contributions: pd.DataFrame,
     colors: Mapping[str, str],
     currency: str,
     actual_revenue: pd.Series | None = None,
-) -> bytes:
+) -> Figure:
     """Stacked area of each component's weekly contribution; negative parts stack below zero.
 
     ``contributions``: index week_start, one column per component (money per week). A
@@ -193,16 +252,95 @@ def contributions_over_time(
     ax.axhline(0, color="#555555", linewidth=0.8)
     ax.set_title("Contribution to weekly net revenue by component (MMM posterior mean)")
     ax.set_xlabel("week (starting Monday)")
+    _date_axis(ax)
     _money_axis(ax.yaxis, currency, "contribution per week")
     _style(ax)
     _legend_top_of_stack_first(ax)
-    return _png(fig)
+    return fig
 
 
-def roas_with_hdi(summary: pd.DataFrame, colors: Mapping[str, str], currency: str) -> bytes:
-    """ROAS per channel with its 94 % HDI as an error bar, and marginal ROAS as a diamond.
+@_drawn
+def actual_vs_predicted(
+    actual: pd.Series, predicted: pd.Series, currency: str, r_squared: float
+) -> Figure:
+    """Left: actual and predicted weekly net revenue over time; right: one against the
+    other with the line of perfect fit. ``actual``, ``predicted``: money per week, indexed
+    by the same weeks; ``r_squared``: printed in the titles."""
+    fig, axes = _figure(4.2, ncols=2, width_ratios=(2.2, 1))
+    line, scatter = axes[0]
+    weeks = pd.to_datetime(actual.index)
+    line.plot(weeks, actual.to_numpy(float), color="black", linewidth=1.6, label="actual")
+    line.plot(
+        weeks, predicted.to_numpy(float), color="#08519c", linewidth=1.6, label="predicted (MMM)"
+    )
+    line.set_title(f"Weekly net revenue: actual vs predicted (R² = {fmt_ratio(r_squared, 3)})")
+    line.set_xlabel("week (starting Monday)")
+    _date_axis(line)
+    _money_axis(line.yaxis, currency, "per week")
+    _style(line)
+    line.legend(loc="upper left", frameon=False, fontsize=9)
+    a, p = actual.to_numpy(float), predicted.to_numpy(float)
+    scatter.scatter(a, p, s=18, color="#08519c", alpha=0.8)
+    finite = np.concatenate([a[np.isfinite(a)], p[np.isfinite(p)]])
+    if finite.size:
+        low, high = float(finite.min()), float(finite.max())
+        scatter.plot([low, high], [low, high], color="#888888", linestyle="--", linewidth=1)
+    _money_axis(scatter.xaxis, currency, "actual")
+    _money_axis(scatter.yaxis, currency, "predicted")
+    scatter.set_title("one dot per week; dashed: perfect fit")
+    _style(scatter)
+    _thin_ticks(scatter.xaxis)
+    return fig
 
-    ``summary``: one row per channel with ``roas, roas_hdi_low, roas_hdi_high, mroas``.
+
+def _thin_ticks(axis, most: int = 5) -> None:
+    """At most ``most`` ticks on a narrow axis, so its money labels stay apart."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(most))
+
+
+@_drawn
+def spend_vs_effect_share(shares: pd.DataFrame, colors: Mapping[str, str]) -> Figure:
+    """Per channel, its share of media spend (grey) beside its share of the media effect
+    (the MMM's contribution, channel colour). ``shares``: index channel, columns
+    ``spend_share`` and ``effect_share`` (fractions)."""
+    rows = shares.sort_values("effect_share")
+    fig, axes = _figure(max(2.4, 0.5 * len(rows) + 1.4))
+    ax = axes[0, 0]
+    y = np.arange(len(rows))
+    channels = [str(c) for c in rows.index]
+    ax.barh(y + 0.2, 100 * rows["spend_share"].to_numpy(float), height=0.38,
+            color="#bdbdbd", label="share of spend")  # fmt: skip
+    ax.barh(y - 0.2, 100 * rows["effect_share"].to_numpy(float), height=0.38,
+            color=[colors.get(c, "#555555") for c in channels], label="share of effect (MMM)")  # fmt: skip
+    ax.set_yticks(y, channels)
+    for tick, channel in zip(ax.get_yticklabels(), channels, strict=True):
+        tick.set_color(colors.get(channel, "#000000"))
+    ax.set_xlabel("% of all channels (spend; contribution)")
+    ax.set_title("Share of spend (grey, upper bar) vs share of effect (colour)")
+    ax.set_xlim(left=0)
+    ax.grid(True, axis="x", color="#e0e0e0", linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles = [
+        Patch(color="#bdbdbd", label="share of spend"),
+        Patch(color="#555555", label="share of effect (MMM; channel colour)"),
+    ]
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9
+    )
+    return fig
+
+
+@_drawn
+def roas_with_hdi(summary: pd.DataFrame, colors: Mapping[str, str], currency: str) -> Figure:
+    """ROAS per channel with its 94 % HDI as an error bar, and marginal ROAS as a diamond
+    with its 94 % HDI as a dashed line below it (when ``mroas_hdi_low/high`` are given).
+
+    ``summary``: one row per channel with ``roas, roas_hdi_low, roas_hdi_high, mroas``,
+    optional ``mroas_hdi_low, mroas_hdi_high``.
     """
     rows = summary.sort_values("roas").reset_index(drop=True)
     fig, axes = _figure(max(2.4, 0.55 * len(rows) + 1.4))
@@ -222,6 +360,11 @@ def roas_with_hdi(summary: pd.DataFrame, colors: Mapping[str, str], currency: st
             capsize=5,
             elinewidth=2.2,
         )
+        mroas_low = float(row.get("mroas_hdi_low", np.nan))
+        mroas_high = float(row.get("mroas_hdi_high", np.nan))
+        if np.isfinite(mroas_low) and np.isfinite(mroas_high):
+            ax.plot([mroas_low, mroas_high], [i - 0.22, i - 0.22], color=color, linewidth=1.4,
+                    linestyle=(0, (3, 2)))  # fmt: skip
         if np.isfinite(float(row["mroas"])):
             ax.plot(
                 float(row["mroas"]),
@@ -256,20 +399,22 @@ def roas_with_hdi(summary: pd.DataFrame, colors: Mapping[str, str], currency: st
             linestyle="none",
             label="marginal ROAS (next unit of spend)",
         ),
+        Line2D([], [], color="#444444", linestyle=(0, (3, 2)), label="marginal ROAS 94 % HDI"),
         Line2D([], [], color="#888888", linestyle="--", label="ROAS = 1 (revenue = spend)"),
     ]
     ax.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9
     )
-    return _png(fig)
+    return fig
 
 
+@_drawn
 def response_curves(
     curves: pd.DataFrame,
     marks: pd.DataFrame,
     colors: Mapping[str, str],
     currency: str,
-) -> bytes:
+) -> Figure:
     """One panel per channel: weekly response vs weekly spend with its 94 % HDI band.
 
     ``curves``: ``channel, spend, response, response_hdi_low, response_hdi_high`` (money
@@ -342,16 +487,53 @@ def response_curves(
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize=10)
     fig.suptitle("Response curves: steady-state weekly contribution vs weekly spend (MMM)")
-    return _png(fig)
+    return fig
 
 
-def sources_side_by_side(table: pd.DataFrame, colors: Mapping[str, str], currency: str) -> bytes:
+SOURCE_COLUMNS = {
+    "MTA ROAS": "mta_roas",
+    "MMM ROAS": "mmm_roas",
+    "MMM mROAS": "mmm_mroas",
+    "experiment iROAS": "experiment_iroas",
+}
+"""Each source of the "same business, two stories" chart -> its ``measurement.triangulation`` column."""
+
+
+def sources_by_channel(triangulation: pd.DataFrame) -> pd.DataFrame:
+    """``measurement.triangulation`` rows -> what :func:`sources_side_by_side` draws: index
+    channel (sorted), one column per source of :data:`SOURCE_COLUMNS` the table has, plus
+    ``target_roas`` when present. The report and the Dagster asset both draw from this."""
+    table = triangulation.sort_values("channel").reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            label: pd.to_numeric(table[column], errors="coerce").to_numpy(float)
+            for label, column in SOURCE_COLUMNS.items()
+            if column in table
+        },
+        index=pd.Index(table["channel"].astype(str), name="channel"),
+    )
+    if "target_roas" in table:
+        frame["target_roas"] = pd.to_numeric(table["target_roas"], errors="coerce").to_numpy(float)
+    return frame
+
+
+@_drawn
+def sources_side_by_side(table: pd.DataFrame, colors: Mapping[str, str], currency: str) -> Figure:
     """Grouped bars per channel: MTA ROAS, MMM ROAS, MMM mROAS and experiment iROAS.
 
     ``table``: index channel, one column per key of ``SOURCE_COLORS`` (NaN = no estimate,
     written as ``n/a`` at the bar's place); ``target_roas`` column optional (dotted line).
+    Build it from ``measurement.triangulation`` with :func:`sources_by_channel`; a table
+    with none of those columns (the raw warehouse table, say) is a ``ValueError``, never
+    an empty chart.
     """
     sources = [s for s in SOURCE_COLORS if s in table.columns]
+    if not sources:
+        raise ValueError(
+            "sources_side_by_side needs one column per source ("
+            + ", ".join(SOURCE_COLORS)
+            + f"), got {list(table.columns)}: build it with sources_by_channel()"
+        )
     channels = [str(c) for c in table.index]
     fig, axes = _figure(4.6)
     ax = axes[0, 0]
@@ -390,12 +572,14 @@ def sources_side_by_side(table: pd.DataFrame, colors: Mapping[str, str], currenc
     ax.set_ylim(bottom=0)
     _style(ax)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
-    return _png(fig)
+    _category_labels(fig, ax)
+    return fig
 
 
+@_drawn
 def budget_plan(
     plan: pd.DataFrame, colors: Mapping[str, str], currency: str, horizon_weeks: int
-) -> bytes:
+) -> Figure:
     """Left: current vs recommended spend per channel; right: expected contribution change.
 
     ``plan``: one row per channel with ``current_spend, recommended_spend`` (money over the
@@ -456,4 +640,4 @@ def budget_plan(
             ax.spines[side].set_visible(False)
     for tick, channel in zip(left.get_yticklabels(), channels, strict=True):
         tick.set_color(colors[channel])
-    return _png(fig)
+    return fig

@@ -85,6 +85,8 @@ class Plot:
 class Cell:
     text: str
     css: str = ""
+    breakable: bool = False
+    """An identifier (``google_search_brand``): the page may break the line after each ``_``."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ def css_token(text: object) -> str:
 
 def _channel_cell(channel: object) -> Cell:
     """A channel name cell, marked with the channel's colour by the page's CSS."""
-    return Cell(str(channel), f"channel-cell ch-{css_token(channel)}")
+    return Cell(str(channel), f"channel-cell ch-{css_token(channel)}", breakable=True)
 
 
 def national_weekly(
@@ -473,6 +475,7 @@ def contributions(ctx: ReportContext) -> Section:
             actual = actual[actual.index.isin(wide.index)]
         png = plots.contributions_over_time(wide, colors, ctx.currency, actual)
         blocks.append(Plot(png, "Stacked weekly contribution of every model component"))
+        blocks.extend(model_fit(wide, actual, ctx.currency))
         totals = wide.sum().sort_values(ascending=False)
         fitted = totals.sum()
         blocks.append(
@@ -482,6 +485,7 @@ def contributions(ctx: ReportContext) -> Section:
                     _txt("kind"),
                     _num(f"contribution ({ctx.currency})"),
                     _num("share of fitted revenue"),
+                    _num(f"weekly range ({ctx.currency})"),
                 ],
                 [
                     _cells(
@@ -489,10 +493,13 @@ def contributions(ctx: ReportContext) -> Section:
                         str(kinds.get(c, "other")),
                         fmt_money(v),
                         fmt_fraction_pct(v / fitted) if fitted else MISSING,
+                        fmt_interval(wide[c].min(), wide[c].max(), fmt_money),
                     )
                     for c, v in totals.items()
                 ],
-                f"Sum over {len(wide)} weeks of MMM run {ctx.run.run_id}.",
+                f"Sum over {len(wide)} weeks of MMM run {ctx.run.run_id}, and the range of its "
+                "weekly values: a control that raises revenue in some weeks and lowers it in "
+                "others can sum to about 0 while moving single weeks by thousands.",
             )
         )
     return Section(
@@ -504,24 +511,101 @@ def contributions(ctx: ReportContext) -> Section:
     )
 
 
+def r_squared(actual: pd.Series, predicted: pd.Series) -> float:
+    """Coefficient of determination of ``predicted`` for ``actual`` (same index): 1 minus
+    the residual sum of squares over the total sum of squares around the actual mean."""
+    a, p = actual.to_numpy(float), predicted.to_numpy(float)
+    keep = np.isfinite(a) & np.isfinite(p)
+    a, p = a[keep], p[keep]
+    total = float(((a - a.mean()) ** 2).sum()) if a.size else 0.0
+    return 1.0 - float(((a - p) ** 2).sum()) / total if total > 0 else float("nan")
+
+
+def model_fit(wide: pd.DataFrame, actual: pd.Series | None, currency: str) -> list[Block]:
+    """Actual vs predicted weekly net revenue (predicted: the sum of the components) with
+    R² and MAPE over the weeks both have; nothing without revenue."""
+    if actual is None or actual.empty:
+        return []
+    predicted = wide.sum(axis=1)
+    weeks = predicted.index.intersection(actual.index)
+    if len(weeks) < 2:
+        return []
+    actual, predicted = actual.loc[weeks].astype(float), predicted.loc[weeks].astype(float)
+    r2 = r_squared(actual, predicted)
+    nonzero = actual != 0
+    mape = float((abs(actual - predicted)[nonzero] / abs(actual[nonzero])).mean())
+    return [
+        Cards(
+            [
+                Card(
+                    "R² (in sample)",
+                    fmt_ratio(r2, 3),
+                    f"{len(weeks)} weeks, national",
+                    "good" if r2 >= 0.8 else "warn",
+                ),
+                Card("MAPE (in sample)", fmt_fraction_pct(mape), "mean absolute % error per week"),
+            ]
+        ),
+        Plot(
+            plots.actual_vs_predicted(actual, predicted, currency, r2),
+            "Actual vs predicted weekly net revenue",
+            f"Predicted = the sum of the components above. R² = {fmt_ratio(r2, 3)}: the share of the "
+            "week-to-week variation in net revenue the model reproduces.",
+        ),
+    ]
+
+
+def channel_shares(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each channel's share of media spend and of media effect (MMM contribution), from one
+    run's ``measurement.mmm_channel_summary`` rows; index channel."""
+    spend = rows.set_index(rows["channel"].astype(str))["spend"].astype(float)
+    effect = rows.set_index(rows["channel"].astype(str))["contribution"].astype(float)
+    return pd.DataFrame(
+        {
+            "spend_share": spend / spend.sum() if spend.sum() else np.nan,
+            "effect_share": effect / effect.sum() if effect.sum() else np.nan,
+        }
+    )
+
+
 def roas(ctx: ReportContext) -> Section:
     rows, notes = ctx.run_rows(MMM_SUMMARY)
     blocks: list[Block] = list(notes)
     if not rows.empty:
+        plan, _ = ctx.run_rows(BUDGET_PLAN)
+        rows = rows.drop(columns=["mroas_hdi_low", "mroas_hdi_high"], errors="ignore")
+        if {"mroas_hdi_low", "mroas_hdi_high"} <= set(plan):
+            # the plan's marginal ROAS interval (same run, same posterior)
+            hdi = plan.set_index(plan["channel"].astype(str))[["mroas_hdi_low", "mroas_hdi_high"]]
+            rows = rows.join(hdi, on=rows["channel"].astype(str))
+        else:
+            rows = rows.assign(mroas_hdi_low=np.nan, mroas_hdi_high=np.nan)
         blocks.append(
             Plot(
                 plots.roas_with_hdi(rows, ctx.colors, ctx.currency), "ROAS per channel with 94% HDI"
+            )
+        )
+        shares = channel_shares(rows)
+        blocks.append(
+            Plot(
+                plots.spend_vs_effect_share(shares, ctx.colors),
+                "Share of spend vs share of effect per channel",
+                "A channel whose share of effect is above its share of spend returns more than "
+                "the average channel per unit of spend.",
             )
         )
         table_rows = [
             _cells(
                 _channel_cell(r["channel"]),
                 fmt_money(r["spend"]),
+                fmt_fraction_pct(shares.at[str(r["channel"]), "spend_share"]),
                 fmt_money(r["contribution"]),
+                fmt_fraction_pct(shares.at[str(r["channel"]), "effect_share"]),
                 fmt_interval(r["contribution_hdi_low"], r["contribution_hdi_high"], fmt_money),
                 fmt_ratio(r["roas"]),
                 fmt_interval(r["roas_hdi_low"], r["roas_hdi_high"]),
                 fmt_ratio(r["mroas"]),
+                fmt_interval(r["mroas_hdi_low"], r["mroas_hdi_high"]),
             )
             for _, r in rows.sort_values("roas", ascending=False).iterrows()
         ]
@@ -530,15 +614,20 @@ def roas(ctx: ReportContext) -> Section:
                 [
                     _txt("channel"),
                     _num(f"spend ({ctx.currency})"),
+                    _num("share of spend"),
                     _num(f"contribution ({ctx.currency})"),
+                    _num("share of effect"),
                     _num("contribution 94 % HDI"),
                     _num("ROAS"),
                     _num("ROAS 94 % HDI"),
                     _num("mROAS"),
+                    _num("mROAS 94 % HDI"),
                 ],
                 table_rows,
                 f"MMM run {ctx.run.run_id}. ROAS = contribution / spend over the fit period; mROAS = "
-                "extra contribution per extra unit of spend at the current level.",
+                "extra contribution per extra unit of spend at the current level, its interval "
+                "from the budget plan of the same run. Shares are of all channels' spend and "
+                "of all channels' contribution.",
             )
         )
     return Section(
@@ -616,32 +705,16 @@ def response_curves(ctx: ReportContext) -> Section:
     return Section("response-curves", "Response curves", intro, blocks)
 
 
-_SOURCE_COLUMNS = {
-    "MTA ROAS": "mta_roas",
-    "MMM ROAS": "mmm_roas",
-    "MMM mROAS": "mmm_mroas",
-    "experiment iROAS": "experiment_iroas",
-}
-
-
 def triangulation(ctx: ReportContext) -> Section:
     table = ctx.tables[TRIANGULATION]
     blocks: list[Block] = list(ctx.missing(TRIANGULATION))
     if not table.empty:
         table = table.sort_values("channel").reset_index(drop=True)
-        by_source = pd.DataFrame(
-            {
-                label: table[col].astype(float).to_numpy()
-                for label, col in _SOURCE_COLUMNS.items()
-                if col in table
-            },
-            index=table["channel"].astype(str),
-        )
-        if "target_roas" in table:
-            by_source["target_roas"] = table["target_roas"].astype(float).to_numpy()
         blocks.append(
             Plot(
-                plots.sources_side_by_side(by_source, ctx.colors, ctx.currency),
+                plots.sources_side_by_side(
+                    plots.sources_by_channel(table), ctx.colors, ctx.currency
+                ),
                 "ROAS per channel from MTA, MMM and geo experiments side by side",
             )
         )
@@ -799,9 +872,9 @@ def experiments(ctx: ReportContext) -> Section:
         for _, r in results.iterrows():
             rows.append(
                 _cells(
-                    str(r["experiment_id"]),
+                    Cell(str(r["experiment_id"]), breakable=True),
                     _channel_cell(r["channel"]),
-                    str(r["method"]),
+                    Cell(str(r["method"]), breakable=True),
                     fmt_pct(r["lift_pct"]),
                     fmt_money(r["lift_abs"]),
                     fmt_interval(r["ci_low"], r["ci_high"], fmt_money),

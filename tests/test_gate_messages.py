@@ -1,0 +1,166 @@
+"""A dbt test that stops the pipeline says what was expected, which rows broke it (file and
+line of the landing file they come from) and what to do next (issue 23: the runner printed
+``GATE FAILED <asset> <test>:`` and nothing else)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from triangulate.gate_messages import (
+    GateFailure,
+    expected_text,
+    failing_rows_sql,
+    trace_landing_lines,
+)
+
+GEOS = "geo,name,population_weight\n501,North,3\n602,South,1\n"
+OFFLINE_HEADER = "date,channel,campaign,geo,spend,currency,period\n"
+
+
+def _run_offline(home: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> str:
+    """Land ``files`` and run the offline ingest and its staging model through Dagster, as
+    ``triangulate run`` does; the runner's printed lines."""
+    from dagster_project.runner import materialize_selection
+
+    for name, text in {"reference/geos.csv": GEOS, **files}.items():
+        path = home / "landing" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    monkeypatch.setenv("TRIANGULATE_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    lines: list[str] = []
+    ok = materialize_selection(
+        'key:"raw/offline_spend" or key:"staging/stg_offline__spend"', echo=lines.append
+    )
+    assert not ok, "the bad row should stop the run"
+    return "\n".join(lines)
+
+
+def _gate_block(log: str, check: str) -> str:
+    """The GATE FAILED line of ``check`` and the lines of its description."""
+    start = log.index(f"GATE FAILED staging/stg_offline__spend {check}:")
+    end = log.find("\nGATE FAILED", start + 1)
+    end = log.find("\nFAILED ", start) if end < 0 else end
+    return log[start : end if end > 0 else None]
+
+
+@pytest.fixture(scope="module")
+def offline_log(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One run on a landing zone with a month-long row and two weekly rows not on a Monday."""
+    good = "".join(f"2025-03-{d:02d},tv,tv_spot,501,100.00,USD,day\n" for d in range(3, 10))
+    bad = "2025-03-10,tv,tv_spot,602,80.00,USD,month\n"
+    weeks = [f"2025-03-{d:02d},podcast,host_read,,70.00,USD,week\n" for d in (3, 10, 17, 24)]
+    weeks[1] = "2025-03-11,podcast,host_read,,70.00,USD,week\n"  # a Tuesday, line 3
+    weeks[3] = "2025-03-26,podcast,host_read,,70.00,USD,week\n"  # a Wednesday, line 5
+    files = {
+        "offline/good.csv": OFFLINE_HEADER + good,
+        "offline/tv.csv": OFFLINE_HEADER + good + bad,  # restates good.csv, then line 9
+        "offline/podcast.csv": OFFLINE_HEADER + "".join(weeks),
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        return _run_offline(tmp_path_factory.mktemp("gates") / "home", mp, files)
+
+
+@pytest.mark.slow
+def test_a_bad_offline_period_names_the_file_line_and_next_step(offline_log: str) -> None:
+    block = _gate_block(offline_log, "accepted_values_stg_offline__spend_period__day__week")
+    assert "expected: period is one of day, week" in block, block
+    assert "found: 1 row breaks it" in block, block
+    # line 9 of the file: the header is line 1, the bad row the 8th data row
+    assert "landing/offline/tv.csv:9  period=month" in block, block
+    assert "next: Write `day` or `week` in the `period` column" in block, block
+
+
+@pytest.mark.slow
+def test_a_weekly_row_not_on_a_monday_names_each_bad_line(offline_log: str) -> None:
+    block = _gate_block(offline_log, "offline_weekly_rows_are_dated_on_a_monday")
+    assert "holds on every row" in block and "must be a Monday" in block, block
+    assert "found: 2 rows break it" in block, block
+    assert "landing/offline/podcast.csv:3 " in block and "landing/offline/podcast.csv:5 " in block
+    assert "next: Date each weekly row on the Monday its week starts" in block, block
+
+
+# --------------------------------------------------------------------------- library
+@pytest.fixture
+def conn():
+    with duckdb.connect() as c:
+        c.execute("create schema raw")
+        c.execute(
+            "create table raw.things as select 'a.csv' as _file, i + 1 as _line, "
+            "case when i in (56, 139) then null else 'x' end as name, i % 7 as k "
+            "from range(200) t(i) "
+            "union all select 'b.csv', 2, 'y', 3 union all select 'b.csv', 3, 'y', 3"
+        )
+        yield c
+
+
+MODEL_SQL = 'with source as (select * from "raw"."things") select name, k from source'
+NOT_NULL = {
+    "name": "not_null_stg_things_name",
+    "column_name": "name",
+    "test_metadata": {"name": "not_null", "kwargs": {"column_name": "name"}},
+}
+
+
+def test_failing_rows_are_traced_to_their_lines_by_halving(conn) -> None:
+    conn.execute(f"create view raw.stg_things as {MODEL_SQL}")
+    sql = failing_rows_sql(
+        NOT_NULL, "select name from raw.stg_things where name is null", "raw.stg_things"
+    )
+    traced = trace_landing_lines(
+        conn,
+        failing_sql=sql,
+        model_sql=MODEL_SQL,
+        model_relation="raw.stg_things",
+        source_relation='"raw"."things"',
+    )
+    assert [where for where, _ in traced] == ["landing/a.csv:57", "landing/a.csv:140"]
+    assert [row["k"] for _, row in traced] == [56 % 7, 139 % 7]
+
+
+def test_rows_that_only_break_a_test_together_are_named_as_a_range(conn) -> None:
+    model_sql = f"{MODEL_SQL} where _file = 'b.csv'"  # b.csv's two rows are one key
+    conn.execute(f"create view raw.stg_things as {model_sql}")
+    unique = {
+        "name": "unique_combination_of_columns_stg_things",
+        "test_metadata": {
+            "name": "unique_combination_of_columns",
+            "kwargs": {"combination_of_columns": ["name", "k"]},
+        },
+    }
+    test_sql = "select name, k, count(*) as n from raw.stg_things group by 1, 2 having count(*) > 1"
+    traced = trace_landing_lines(
+        conn,
+        failing_sql=failing_rows_sql(unique, test_sql, "raw.stg_things"),
+        model_sql=model_sql,
+        model_relation="raw.stg_things",
+        source_relation='"raw"."things"',
+    )
+    assert [where for where, _ in traced] == ["landing/b.csv:2-3"]
+    assert expected_text(unique) == "one row per (name, k)"
+
+
+def test_the_message_has_expected_rows_and_next_step() -> None:
+    failure = GateFailure(
+        test="accepted_values_x_channel",
+        model="marts.x",
+        expected=expected_text(
+            {
+                "column_name": "channel",
+                "description": "channels are registered",
+                "test_metadata": {"name": "accepted_values", "kwargs": {"values": ["a", "b"]}},
+            }
+        ),
+        failing_rows=2,
+        sample=[{"channel": "radio", "payload": "{...}"}, {"channel": "fax"}],
+        origins=["", ""],
+        sources=["landing/offline/"],
+    )
+    text = failure.message()
+    assert text.splitlines()[1] == "expected: channel is one of a, b [channels are registered]"
+    assert "found: 2 rows break it, e.g.\n  channel=radio\n  channel=fax\n" in text
+    assert "(built from landing/offline/)" in text  # no lineage: where to look
+    assert text.splitlines()[-1].startswith("next: Fix the rows listed at their source")
