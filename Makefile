@@ -14,8 +14,8 @@ test: setup
 	@scripts/setup_test_services.sh
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
-	$(VENV)/pytest -q
-	$(VENV)/pytest -q -m full_scale
+	$(VENV)/pytest -q --durations=20
+	$(VENV)/pytest -q -m full_scale --durations=5
 
 test-fast: setup
 	$(VENV)/pytest -q -m "not slow"

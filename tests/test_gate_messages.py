@@ -4,6 +4,7 @@ line of the landing file they come from) and what to do next (issue 23: the runn
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -20,9 +21,14 @@ GEOS = "geo,name,population_weight\n501,North,3\n602,South,1\n"
 OFFLINE_HEADER = "date,channel,campaign,geo,spend,currency,period\n"
 
 
-def _run_offline(home: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> str:
-    """Land ``files`` and run the offline ingest and its staging model through Dagster, as
-    ``triangulate run`` does; the runner's printed lines."""
+def _run_offline(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, str],
+    selection: str = 'key:"raw/offline_spend" or key:"staging/stg_offline__spend"',
+) -> str:
+    """Land ``files`` and run ``selection`` (by default the offline ingest and its staging
+    model) through Dagster, as ``triangulate run`` does; the runner's printed lines."""
     from dagster_project.runner import materialize_selection
 
     for name, text in {"reference/geos.csv": GEOS, **files}.items():
@@ -32,16 +38,14 @@ def _run_offline(home: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, s
     monkeypatch.setenv("TRIANGULATE_HOME", str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     lines: list[str] = []
-    ok = materialize_selection(
-        'key:"raw/offline_spend" or key:"staging/stg_offline__spend"', echo=lines.append
-    )
+    ok = materialize_selection(selection, echo=lines.append)
     assert not ok, "the bad row should stop the run"
     return "\n".join(lines)
 
 
-def _gate_block(log: str, check: str) -> str:
+def _gate_block(log: str, check: str, model: str = "stg_offline__spend") -> str:
     """The GATE FAILED line of ``check`` and the lines of its description."""
-    start = log.index(f"GATE FAILED staging/stg_offline__spend {check}:")
+    start = log.index(f"GATE FAILED staging/{model} {check}:")
     end = log.find("\nGATE FAILED", start + 1)
     end = log.find("\nFAILED ", start) if end < 0 else end
     return log[start : end if end > 0 else None]
@@ -81,6 +85,64 @@ def test_a_weekly_row_not_on_a_monday_names_each_bad_line(offline_log: str) -> N
     assert "found: 2 rows break it" in block, block
     assert "landing/offline/podcast.csv:3 " in block and "landing/offline/podcast.csv:5 " in block
     assert "next: Date each weekly row on the Monday its week starts" in block, block
+
+
+def _stripe_delivery(received_at: str, event: dict) -> str:
+    """One line of a landed Stripe webhook file (the receiver's format: the raw body as a
+    JSON string)."""
+    record = {"received_at": received_at, "headers": {"stripe-signature": "t=1,v1=x"}}
+    return json.dumps({**record, "body": json.dumps(event)}) + "\n"
+
+
+def _stripe_event(event_id: str, event_type: str | None) -> dict:
+    event = {
+        "id": event_id,
+        "object": "event",
+        "created": 1741000000,
+        "data": {
+            "object": {
+                "object": "payment_intent",
+                "id": f"pi_{event_id}",
+                "amount_received": 1000,
+                "currency": "usd",
+            }
+        },
+    }
+    return {**event, "type": event_type} if event_type else event
+
+
+@pytest.mark.slow
+def test_a_failing_test_on_an_incremental_staging_model_names_the_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stg_stripe__events is incremental (its failing rows cannot be traced by re-running the
+    model over slices of raw): it carries the kept delivery's own _file and _line."""
+    good = [
+        _stripe_delivery(
+            f"2025-03-0{d}T10:00:00Z", _stripe_event(f"evt_ok{d}", "payment_intent.succeeded")
+        )
+        for d in (1, 2)
+    ]
+    untyped = _stripe_event("evt_untyped", None)  # no `type`: event_type is null
+    files = {
+        # line 2 is the first delivery of the untyped event; b.ndjson:1 a later retry of it
+        "webhooks/stripe/a.ndjson": good[0]
+        + _stripe_delivery("2025-03-03T10:00:00Z", untyped)
+        + good[1],
+        "webhooks/stripe/b.ndjson": _stripe_delivery("2025-03-04T10:00:00Z", untyped),
+    }
+    log = _run_offline(
+        tmp_path / "home",
+        monkeypatch,
+        files,
+        'key:"raw/stripe_events" or key:"staging/stg_stripe__events"',
+    )
+    block = _gate_block(log, "not_null_stg_stripe__events_event_type", "stg_stripe__events")
+    assert "expected: event_type is never null" in block, block
+    assert "found: 1 row breaks it" in block, block
+    assert "landing/webhooks/stripe/a.ndjson:2  event_type=null event_id=evt_untyped" in block, (
+        block
+    )
 
 
 # --------------------------------------------------------------------------- library

@@ -5,6 +5,7 @@ Sampling tests use 2 chains x 500 draws with nutpie; the end-to-end ones are mar
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def test_unconverged_fit_is_sampled_again_with_twice_the_draws(monkeypatch):
     )
     fits: list[tuple[int, bool]] = []
 
-    def fake_fit(cfg, data, lift_tests=None, *, prior_predictive=True):
+    def fake_fit(cfg, data, lift_tests=None, *, prior_predictive=True, progress=None):
         fits.append((cfg.sampler.draws, prior_predictive))
         prior = pd.DataFrame({"p": [1.0]}) if prior_predictive else None
         return FittedMMM(mmm=None, data=data, config=cfg, prior_predictive=prior)
@@ -161,7 +162,7 @@ def test_divergent_fit_is_sampled_again_with_a_higher_target_accept(monkeypatch)
     )
     fits: list[tuple[int, float]] = []
 
-    def fake_fit(cfg, data, lift_tests=None, *, prior_predictive=True):
+    def fake_fit(cfg, data, lift_tests=None, *, prior_predictive=True, progress=None):
         fits.append((cfg.sampler.draws, cfg.sampler.target_accept))
         return FittedMMM(mmm=None, data=data, config=cfg)
 
@@ -445,3 +446,65 @@ def test_gate_refuses_absurdly_short_fit(reference_frame, tmp_path):
     diagnostics = run.diagnostics
     assert not diagnostics["published"].iloc[0]
     assert (tmp_path / "mmm" / "short" / "model.nc").exists()
+
+
+# --- sampling progress (issue 20) ---------------------------------------------------
+def test_progress_line_and_eta():
+    from triangulate.mmm.run import progress_line
+
+    assert progress_line(2_400, 12_000, 70.0) == (
+        "sampling: 2,400/12,000 draws (20%), 1m10s elapsed, ETA 4m40s"
+    )  # ETA = elapsed * (total - done) / done = 70 * 9,600 / 2,400 s
+    assert progress_line(12_000, 12_000, 3_725.0) == (
+        "sampling: 12,000/12,000 draws (100%), 1h02m05s elapsed, ETA 0s"
+    )
+    assert progress_line(0, 4_000, 2.0) == "sampling: 0/4,000 draws (0%), 2s elapsed, ETA unknown"
+    assert progress_line(3_999, 4_000, 59.4).startswith("sampling: 3,999/4,000 draws (99%), 59s")
+
+
+def test_progress_printer_throttles_and_always_prints_the_end(monkeypatch):
+    from triangulate.mmm import run as mmm_run
+
+    clock = iter([0.0, 1.0, 16.0, 17.0, 17.5])
+    monkeypatch.setattr(mmm_run.time, "monotonic", lambda: next(clock))
+    lines: list[str] = []
+    report = mmm_run.progress_printer(lines.append, every_s=15.0)
+    for done in (100, 200, 300, 400, 1_000):  # at t = 0, 1, 16, 17 and the end
+        report(done, 1_000, float(done))
+    assert [line.split(" draws")[0] for line in lines] == [
+        "sampling: 100/1,000",
+        "sampling: 300/1,000",
+        "sampling: 1,000/1,000",
+    ]
+
+
+def test_fit_reports_sampling_progress(reference_frame, monkeypatch):
+    """A real (tiny) fit through ``run_mmm``: the hook sees nutpie's draws, tuning
+    included, all chains together, counting up to the total, for every run sampled (a
+    run not converged at 100 draws is sampled again with 200)."""
+    from triangulate.mmm import model
+    from triangulate.mmm.run import run_mmm
+
+    monkeypatch.setattr(model, "PROGRESS_EVERY_S", 0.0)  # every callback of nutpie's
+    config = reference_config(
+        sampler={"draws": 100, "tune": 100, "max_draws": 200, "prior_predictive_draws": 50}
+    )
+    calls: list[tuple[int, int, float]] = []
+    run = run_mmm(reference_frame, config, "progress", budget=False,
+                  progress=lambda done, total, elapsed: calls.append((done, total, elapsed)))  # fmt: skip
+    assert calls, "the progress hook was never called"
+    runs: list[list[tuple[int, int, float]]] = []
+    for call in calls:  # a new run starts where the count goes back
+        if not runs or call[0] <= runs[-1][-1][0]:
+            runs.append([])
+        runs[-1].append(call)
+    sampled = [a["draws"] for a in run.fitted.convergence_attempts]
+    sampled.append(run.fitted.config.sampler.draws)
+    # one run of chains x (tune + draws) per run sampled
+    assert [r[0][1] for r in runs] == [2 * (100 + draws) for draws in sampled]
+    for calls_of_run in runs:
+        done = [c[0] for c in calls_of_run]
+        assert {c[1] for c in calls_of_run} == {calls_of_run[0][1]}
+        assert done[-1] == calls_of_run[0][1], calls_of_run
+        assert all(b[2] >= a[2] >= 0 for a, b in itertools.pairwise(calls_of_run))
+    assert max(len(r) for r in runs) >= 2, runs

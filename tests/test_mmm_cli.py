@@ -167,6 +167,7 @@ def test_fit_with_categorical_window_and_no_model(fast_config, tmp_path):
     assert not list(tmp_path.rglob("model.nc"))
     assert "94% HDI" in result.output and "roas 94% HDI low" in result.output
     assert "model not saved" in result.output
+    assert "draws (100%)" in result.output  # sampling progress on stderr (issue 20)
 
 
 @pytest.mark.slow

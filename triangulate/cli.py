@@ -15,6 +15,7 @@ import typer
 from triangulate.geo.cli import geo_app
 from triangulate.mmm.cli import mmm_app
 from triangulate.mta.cli import mta
+from triangulate.privacy import privacy_app
 from triangulate.quarantine import quarantine_app
 from triangulate.receiver.cli import serve
 from triangulate.sql_cli import sql
@@ -30,6 +31,7 @@ app.command("sql")(sql)
 app.add_typer(geo_app, name="geo")
 app.add_typer(mmm_app, name="mmm")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(privacy_app, name="privacy")
 
 
 def check_scale(command: str, scale: str) -> None:

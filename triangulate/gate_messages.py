@@ -14,7 +14,9 @@ Rows are read from the tested model with the test's own condition, so a sample r
 whole row of the model, not only the failing value. Where a row comes from a landing file:
 
 * the model carries the raw tables' lineage columns (``_file``, ``_line``, or
-  ``source_file``, ``source_line``): they are printed as ``landing/<file>:<line>``;
+  ``source_file``, ``source_line``): they are printed as ``landing/<file>:<line>``. Every
+  staging model built from a landing table does (the kept row's own file and line,
+  incremental models included);
 * else, for a model built from one raw table only (a staging model that is not
   incremental), the raw rows that break the test are found by running the test on the
   model's compiled SQL over one file, then over halves of its lines, down to single lines
@@ -41,7 +43,9 @@ LINEAGE_SECONDS = 10.0
 _SHOWN_COLUMNS = 8
 _VALUE_CHARS = 40
 _LINEAGE_PAIRS = (("_file", "_line"), ("source_file", "source_line"))
-_HIDDEN = {"payload", "_loaded_at", "restatement_rank"}
+_HIDDEN = {"payload", "_loaded_at", "restatement_rank", "_file", "_line"}
+"""Not shown in a sample row: the payload, load bookkeeping, and ``_file``/``_line``, printed
+before the row as its landing file and line."""
 
 _DEFAULT_NEXT = {
     "not_null": (

@@ -29,6 +29,8 @@ MMM_TABLES = [
 ]
 BUDGET_TABLE = "measurement.budget_plan"
 BUDGET_SUMMARY_TABLE = "measurement.budget_plan_summary"
+SAMPLING_PROGRESS_EVERY_S = 15.0
+"""Least time between two ``sampling: 2,400/12,000 draws (20%), ... ETA ...`` lines."""
 
 
 class MMMAssetConfig(dg.Config):
@@ -96,6 +98,7 @@ def _fit_and_publish(
     context, warehouse: DuckDBResource, weekly: pd.DataFrame, config, run_id: str, lift_tests
 ):
     from triangulate.mmm import run_mmm
+    from triangulate.mmm.run import progress_printer
 
     run = run_mmm(
         weekly,
@@ -105,6 +108,7 @@ def _fit_and_publish(
         lift_tests,
         budget=False,
         source="marts.mmm_weekly_input",
+        progress=progress_printer(context.log.info, every_s=SAMPLING_PROGRESS_EVERY_S),
     )
     with warehouse.get_connection() as conn:
         if run.gate.passed:

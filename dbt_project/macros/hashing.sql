@@ -2,10 +2,12 @@
     Emails never leave staging in clear: `hashed_email(expr)` is the lowercase hex SHA-256
     of lower(trim(email)), NULL for NULL or blank. The same person's email hashes to the
     same key in every source (Stripe, Shopify, Segment traits), which is how payments join
-    to people.
+    to people. A value already redacted by `triangulate privacy retain` (`sha256:<hex>`,
+    docs/privacy.md) is that hash itself, so redacted and clear rows still join.
 -#}
 {% macro hashed_email(expr) -%}
-    {{ triangulate.sha256_hex("lower(trim(" ~ expr ~ "))") }}
+    case when {{ expr }} like 'sha256:%' then substr({{ expr }}, 8)
+    else {{ triangulate.sha256_hex("lower(trim(" ~ expr ~ "))") }} end
 {%- endmacro %}
 
 {% macro sha256_hex(expr) -%}

@@ -79,14 +79,19 @@ def _test_end(start: str, end: str | None, duration: str | None, days: int | Non
     return (first + dt.timedelta(days=length - 1)).isoformat()
 
 
-def _kind(kind: str | None, spend_change: float | None) -> str:
-    """``--kind``, else derived from the sign of ``--spend-change``; never guessed."""
+def _kind(kind: str | None, spend_change: float | None, default: str | None = None) -> str:
+    """``--kind`` (one of the registry's ``KINDS``), else derived from the sign of
+    ``--spend-change``, else ``default``; without a default it is never guessed."""
+    from triangulate.geo.registry import KINDS
+
     if kind is not None:
-        if kind not in ("holdout", "heavy_up"):
-            raise typer.BadParameter("must be holdout or heavy_up", param_hint="--kind")
+        if kind not in KINDS:
+            raise typer.BadParameter(f"must be one of {', '.join(KINDS)}", param_hint="--kind")
         return kind
     if spend_change:
         return "holdout" if spend_change < 0 else "heavy_up"
+    if default is not None:
+        return default
     raise typer.BadParameter(
         "is this test a holdout (spend removed in the treatment geos) or a heavy-up (spend "
         "added)? Pass --kind holdout|heavy_up, or --spend-change (negative for a holdout)",
@@ -272,10 +277,7 @@ def design(
     from triangulate.geo.design import design_experiment, parse_durations
     from triangulate.geo.panel import load_panel_csv, to_wide
 
-    if kind is None:
-        kind = "heavy_up" if (spend_change or 0) > 0 else "holdout"
-    if kind not in ("holdout", "heavy_up"):
-        raise typer.BadParameter("must be holdout or heavy_up", param_hint="--kind")
+    kind = _kind(kind, spend_change, default="holdout")
     if treated and include:
         raise typer.BadParameter("--treated names the whole group already", param_hint="--include")
     if cost_per_outcome is not None and expected_iroas is not None:

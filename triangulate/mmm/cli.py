@@ -245,7 +245,7 @@ def fit(
 
     from triangulate.mmm import outputs
     from triangulate.mmm.config import load_config
-    from triangulate.mmm.run import run_mmm
+    from triangulate.mmm.run import progress_printer, run_mmm
     from triangulate.paths import artifacts_dir
 
     hdi = f"{outputs.HDI_PROB:.0%} HDI"
@@ -320,6 +320,7 @@ def fit(
             artifacts_dir=None if no_save_model else out,
             budget=budget,
             source=str(weekly),
+            progress=progress_printer(lambda line: typer.echo(line, err=True)),
         )
     except ValueError as exc:  # ConfigError, UsageError, a window too short for the holdout
         typer.echo(f"error: {exc}", err=True)

@@ -35,6 +35,7 @@ from triangulate.mmm.model import (
     DATE,
     TARGET,
     FittedMMM,
+    Progress,
     WeeklyData,
     fit_mmm,
     reproducible_compilation,
@@ -102,7 +103,10 @@ def higher_target_accept(target_accept: float, limit: float) -> float:
 
 
 def fit_until_converged(
-    config: MMMConfig, data: WeeklyData, lift_tests: pd.DataFrame | None = None
+    config: MMMConfig,
+    data: WeeklyData,
+    lift_tests: pd.DataFrame | None = None,
+    progress: Progress | None = None,
 ) -> FittedMMM:
     """Fit; sample again with a smaller step size while the divergences exceed the gate,
     and with twice the draws while R-hat or bulk ESS miss it.
@@ -133,12 +137,13 @@ def fit_until_converged(
     target_accept it was sampled with, and ``convergence_attempts`` lists the runs before
     it: ``reason`` (``divergences`` or ``not_converged``), draws, target_accept, R-hat
     max, bulk ESS min and divergences. MAPE is not retried. With ``max_draws`` and
-    ``max_target_accept`` unset this is one fit.
+    ``max_target_accept`` unset this is one fit. ``progress`` reports every run's sampling
+    (``model.Progress``; each retry counts from 0 again).
     """
     sampler = config.sampler
     draws_limit = sampler.max_draws or sampler.draws
     accept_limit = sampler.max_target_accept or sampler.target_accept
-    fitted = fit_mmm(config, data, lift_tests)
+    fitted = fit_mmm(config, data, lift_tests, progress=progress)
     attempts: list[dict] = []
     while True:
         numbers = convergence(fitted)
@@ -182,7 +187,13 @@ def fit_until_converged(
             }
         )
         prior = fitted.prior_predictive
-        fitted = fit_mmm(replace(config, sampler=retry), data, lift_tests, prior_predictive=False)
+        fitted = fit_mmm(
+            replace(config, sampler=retry),
+            data,
+            lift_tests,
+            prior_predictive=False,
+            progress=progress,
+        )
         fitted.prior_predictive = prior
 
 
@@ -223,11 +234,15 @@ def mape_in_sample(fitted: FittedMMM) -> float:
 
 
 def mape_holdout(
-    config: MMMConfig, data: WeeklyData, lift_tests: pd.DataFrame | None = None
+    config: MMMConfig,
+    data: WeeklyData,
+    lift_tests: pd.DataFrame | None = None,
+    progress: Progress | None = None,
 ) -> float | None:
     """Refit on all but the last ``holdout_weeks`` weeks, predict them, return their MAPE.
 
-    ``None`` when ``holdout_weeks`` is 0. See the module docstring for the method.
+    ``None`` when ``holdout_weeks`` is 0. See the module docstring for the method;
+    ``progress`` reports the refit's sampling (``model.Progress``).
     """
     n = config.gate.holdout_weeks
     if n == 0:
@@ -241,7 +256,7 @@ def mape_holdout(
         "holdout check: refitting on the first %d weeks, predicting the last %d", n_weeks - n, n
     )
     train, test = data.head_weeks(n_weeks - n), data.tail_weeks(n)
-    fitted = fit_mmm(config, train, lift_tests, prior_predictive=False)
+    fitted = fit_mmm(config, train, lift_tests, prior_predictive=False, progress=progress)
     mmm = fitted.mmm
     with warnings.catch_warnings(), reproducible_compilation():
         warnings.filterwarnings("ignore", category=UserWarning)

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,13 @@ TARGET = "y"
 TREND_PREFIX = "trend"
 LIFT_TEST_COLUMNS = ("channel", "x", "delta_x", "delta_y", "sigma")
 
+Progress = Callable[[int, int, float], None]
+"""A sampling progress hook: ``progress(done, total, elapsed_s)`` with the draws finished
+over all chains, tuning included, the total of those, and the seconds since sampling
+began. It is called from nutpie's progress thread, so it must be quick and thread-safe."""
+PROGRESS_EVERY_S = 5.0
+"""Least time between two calls of a progress hook (the last, ``done == total``, always comes)."""
+
 
 @contextmanager
 def reproducible_compilation() -> Iterator[None]:
@@ -70,6 +79,120 @@ def reproducible_compilation() -> Iterator[None]:
     """
     with pytensor.config.change_flags(numba__fastmath=False):
         yield
+
+
+class _ProgressRelay:
+    """nutpie's ``progress_callback`` (a list of ``ChainProgress``, every 100 ms) ->
+    ``progress(done, total, elapsed)``, at most every ``PROGRESS_EVERY_S`` seconds, and
+    once more with ``done == total`` when sampling returns if that was not the last call.
+    A hook that raises is logged once and then left alone: progress never stops a fit."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.reported = (-1, 0)
+        self.start = time.perf_counter()
+        self.last_call = -float("inf")
+        self.failed = False
+
+    def begin(self) -> None:
+        with self.lock:
+            self.calls += 1
+            self.start = time.perf_counter()
+            self.last_call = -float("inf")
+            self.reported = (-1, 0)
+
+    def update(self, chains) -> None:
+        done = sum(int(c.finished_draws) for c in chains)
+        total = sum(int(c.total_draws) for c in chains)
+        self._report(done, total, final=False)
+
+    def finish(self) -> None:
+        done, total = self.reported
+        if total > 0 and done < total:
+            self._report(total, total, final=True)
+
+    def _report(self, done: int, total: int, final: bool) -> None:
+        with self.lock:
+            now = time.perf_counter()
+            due = now - self.last_call >= PROGRESS_EVERY_S or (done == total and total > 0)
+            if self.failed or total <= 0 or (done, total) == self.reported or not (due or final):
+                return
+            self.last_call, self.reported = now, (done, total)
+            try:
+                self.progress(done, total, now - self.start)
+            except Exception:
+                self.failed = True
+                log.warning("the sampling progress hook failed; no more progress", exc_info=True)
+
+
+_progress_relay: ContextVar[_ProgressRelay | None] = ContextVar("_progress_relay", default=None)
+_patch_lock = threading.Lock()
+_patch_depth = 0
+_nutpie_sample: Any = None
+
+
+def _sample_with_progress(*args: Any, **kwargs: Any) -> Any:
+    """Stands in for ``nutpie.sample`` inside ``sampling_progress``: the same call, with
+    the caller's ``progress_callback`` (pymc's progress bar) chained to the relay's."""
+    relay = _progress_relay.get()
+    if relay is None:
+        return _nutpie_sample(*args, **kwargs)
+    theirs = kwargs.get("progress_callback")
+
+    def both(chains) -> None:
+        if theirs is not None:
+            theirs(chains)
+        relay.update(chains)
+
+    relay.begin()
+    result = _nutpie_sample(*args, **{**kwargs, "progress_callback": both})
+    relay.finish()
+    return result
+
+
+@contextmanager
+def sampling_progress(progress: Progress | None, nuts_sampler: str = "nutpie") -> Iterator[None]:
+    """Report the nutpie sampling inside the block to ``progress`` (see ``Progress``).
+
+    ``pm.sample`` (through ``MMM.fit``) passes its own ``progress_callback`` to
+    ``nutpie.sample`` (pymc's ``_sample_external_nuts``), so ours cannot be passed down.
+    Inside the block ``nutpie.sample`` is wrapped: the call is otherwise unchanged (same
+    arguments, same seed, same draws), nutpie's documented ``progress_callback`` gets
+    pymc's callback and ours, and the original is put back when the last block exits,
+    whatever happens. The hook is looked up in the calling thread's context, so two fits
+    in two threads each report to their own. Other samplers (``pymc``, ``numpyro``,
+    ``blackjax``) report nothing.
+    """
+    global _patch_depth, _nutpie_sample
+    if progress is None:
+        yield
+        return
+    if nuts_sampler != "nutpie":
+        log.info("sampling progress is reported for nutpie only, not %s", nuts_sampler)
+        yield
+        return
+    import nutpie
+
+    relay = _ProgressRelay(progress)
+    token = _progress_relay.set(relay)
+    with _patch_lock:
+        if _patch_depth == 0:
+            _nutpie_sample = nutpie.sample
+            nutpie.sample = _sample_with_progress
+        _patch_depth += 1
+    try:
+        yield
+    finally:
+        with _patch_lock:
+            _patch_depth -= 1
+            if _patch_depth == 0:
+                nutpie.sample = _nutpie_sample
+                _nutpie_sample = None
+        _progress_relay.reset(token)
+    if relay.calls == 0:
+        log.warning("nutpie.sample was not called through nutpie's module: no progress reported")
 
 
 @dataclass
@@ -394,11 +517,13 @@ def fit_mmm(
     lift_tests: pd.DataFrame | None = None,
     *,
     prior_predictive: bool = True,
+    progress: Progress | None = None,
 ) -> FittedMMM:
     """Build, check the prior predictive, and sample the posterior with the configured NUTS.
 
     Progress goes to the ``triangulate.mmm.model`` logger: build, prior predictive,
-    sampling (chains x draws, sampler) and their durations.
+    sampling (chains x draws, sampler) and their durations; ``progress``, when given, is
+    called while nutpie samples (``sampling_progress``).
     """
     start = time.perf_counter()
     geo_note = f" x {data.frame[GEO].nunique()} geos" if data.geo else ""
@@ -406,7 +531,7 @@ def fit_mmm(
         "building MMM: %d weeks%s, channels %s", len(data.weeks), geo_note, list(data.channels)
     )
     with reproducible_compilation():
-        return _fit_mmm(config, data, lift_tests, prior_predictive, start)
+        return _fit_mmm(config, data, lift_tests, prior_predictive, start, progress)
 
 
 def _fit_mmm(
@@ -415,6 +540,7 @@ def _fit_mmm(
     lift_tests: pd.DataFrame | None,
     prior_predictive: bool,
     start: float,
+    progress: Progress | None = None,
 ) -> FittedMMM:
     timings: dict[str, float] = {}
     mmm = build_mmm(config, data, lift_tests)
@@ -438,7 +564,7 @@ def _fit_mmm(
         s.target_accept,
     )
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), sampling_progress(progress, s.nuts_sampler):
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
         mmm.fit(data.X(), data.y())

@@ -8,6 +8,8 @@ raises ``GateFailed`` there, so nothing is published and the previous run stays.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from triangulate.mmm.diagnostics import (
     mape_holdout,
     run_gate,
 )
-from triangulate.mmm.model import FittedMMM, prepare_weekly, save_fitted
+from triangulate.mmm.model import FittedMMM, Progress, prepare_weekly, save_fitted
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ def run_mmm(
     *,
     budget: bool = True,
     source: str = "weekly data",
+    progress: Progress | None = None,
 ) -> MMMRun:
     """Fit the MMM on a wide weekly table and build every output table if the gate passes.
 
@@ -68,13 +71,17 @@ def run_mmm(
     ``diagnostics.fit_until_converged``), before the gate judges it. The attempts are in
     ``fitted.convergence_attempts`` and the saved ``run.json``.
 
+    ``progress(done, total, elapsed_s)``: called while each of those fits (retries and the
+    holdout refit included) samples, at most every few seconds and once at its end
+    (``model.Progress``; ``progress_printer`` makes one that prints ``progress_line``).
+
     Returns an ``MMMRun``; ``tables`` maps ``measurement.<table>`` to its frame and is
     filled only when the gate passed. Never raises ``GateFailed`` itself.
     """
     data = prepare_weekly(weekly, config, source)
-    fitted = fit_until_converged(config, data, lift_tests)
+    fitted = fit_until_converged(config, data, lift_tests, progress)
     fitted_at = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    holdout = mape_holdout(config, data, lift_tests)
+    holdout = mape_holdout(config, data, lift_tests, progress)
     gate = run_gate(fitted, holdout)
     model_dir = None
     if artifacts_dir is not None:
@@ -85,6 +92,46 @@ def run_mmm(
         run.tables = output_tables(fitted, run_id, budget=budget)
         run.tables["measurement.mmm_diagnostics"] = run.diagnostics
     return run
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``1m10s``, ``1h02m05s`` (whole seconds, rounded)."""
+    hours, rest = divmod(max(0, round(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def progress_line(done: int, total: int, elapsed: float) -> str:
+    """``sampling: 2,400/12,000 draws (20%), 1m10s elapsed, ETA 4m40s``.
+
+    Draws are over all chains, tuning included; the percentage is rounded down; the ETA
+    assumes the remaining draws go at the pace so far: ``elapsed * (total - done) / done``
+    (``unknown`` before the first draw).
+    """
+    percent = 100 * done // total if total > 0 else 0
+    eta = _duration(elapsed * (total - done) / done) if done > 0 else "unknown"
+    return (
+        f"sampling: {done:,}/{total:,} draws ({percent}%), {_duration(elapsed)} elapsed, ETA {eta}"
+    )
+
+
+def progress_printer(write: Callable[[str], object], every_s: float = 15.0) -> Progress:
+    """A ``progress`` hook for ``run_mmm`` that passes ``progress_line`` to ``write`` (a
+    logger's ``info``, a print to stderr) at most every ``every_s`` seconds, and always
+    the line of a finished sampling (``done == total``)."""
+    last = -float("inf")
+
+    def report(done: int, total: int, elapsed: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done < total and now - last < every_s:
+            return
+        last = now
+        write(progress_line(done, total, elapsed))
+
+    return report
 
 
 def output_tables(

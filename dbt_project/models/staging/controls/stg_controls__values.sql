@@ -28,7 +28,9 @@ renamed as (
         cast(date as date) as date_day,
         nullif(trim(geo), '') as geo,
         lower(trim(name)) as control_name,
-        cast(value as double precision) as control_value
+        cast(value as double precision) as control_value,
+        _file,
+        _line
     from deduped
     where restatement_rank = 1
 

@@ -36,7 +36,11 @@ renamed as (
         cast(cost_micros as numeric(28, 6)) / 1000000 as spend,
         upper(currency_code) as currency,
         cast(coalesce(impressions, '0') as bigint) as impressions,
-        cast(coalesce(clicks, '0') as bigint) as clicks
+        cast(coalesce(clicks, '0') as bigint) as clicks,
+
+        -- lineage: the landing file and line of the kept row
+        _file,
+        _line
 
     from deduped
     where restatement_rank = 1
@@ -51,5 +55,7 @@ select
     cast(spend as numeric(28, 6)) as spend,
     currency,
     impressions,
-    clicks
+    clicks,
+    _file,
+    _line
 from renamed

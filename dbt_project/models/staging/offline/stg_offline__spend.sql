@@ -41,7 +41,11 @@ renamed as (
         cast(spend as numeric(28, 6)) as spend,
         upper(trim(currency)) as currency,
         cast(nullif(trim(impressions), '') as bigint) as impressions,
-        cast(nullif(trim(clicks), '') as bigint) as clicks
+        cast(nullif(trim(clicks), '') as bigint) as clicks,
+
+        -- lineage: the landing file and line of the kept row
+        _file,
+        _line
 
     from deduped
     where restatement_rank = 1

@@ -13,7 +13,9 @@ renamed as (
         name as geo_name,
         cast(population_weight as double precision) as population_weight,
         nullif(trim(meta_dma_name), '') as meta_dma_name,
-        nullif(trim(google_geo_target), '') as google_geo_target
+        nullif(trim(google_geo_target), '') as google_geo_target,
+        _file,
+        _line
     from source
 
 ),

@@ -10,7 +10,9 @@ renamed as (
 
     select
         trim(postal_code) as postal_code,
-        trim(geo) as geo
+        trim(geo) as geo,
+        _file,
+        _line
     from source
 
 )

@@ -1,9 +1,11 @@
+{#- on_schema_change append_new_columns: a warehouse built before a column was added
+    (e.g. _file, _line) keeps its rows, with nulls in the new column for them. -#}
 {{
     config(
         materialized='incremental',
         unique_key='message_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -63,7 +65,11 @@ renamed as (
         -- timestamps
         {{ utc_timestamp_from_iso('"timestamp"') }} as event_at,
         {{ utc_timestamp_from_iso('received_at') }} as received_at,
-        _loaded_at
+        _loaded_at,
+
+        -- lineage: the landing file and line of the kept row
+        _file,
+        _line
 
     from deduped
     where copy_number = 1

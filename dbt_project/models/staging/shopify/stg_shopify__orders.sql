@@ -57,7 +57,11 @@ renamed as (
         -- timestamps
         {{ utc_timestamp_from_iso(json_text('body', 'created_at')) }} as ordered_at,
         {{ utc_timestamp_from_iso('received_at') }} as received_at,
-        event_key
+        event_key,
+
+        -- lineage: the landing file and line of the kept row
+        _file,
+        _line
 
     from deduped
     where delivery_number = 1
@@ -75,6 +79,8 @@ final as (
         postal_code,
         ordered_at,
         received_at,
+        _file,
+        _line,
         row_number() over (partition by shopify_order_id order by received_at, event_key) as order_delivery_number,
         count(*) over (partition by shopify_order_id) as order_webhook_count
     from renamed
@@ -90,6 +96,8 @@ select
     postal_code,
     ordered_at,
     received_at,
-    order_webhook_count
+    order_webhook_count,
+    _file,
+    _line
 from final
 where order_delivery_number = 1

@@ -45,7 +45,11 @@ renamed as (
         -- timestamps
         {{ utc_timestamp_from_iso(json_text('body', 'created_at')) }} as refunded_at,
         {{ utc_timestamp_from_iso('received_at') }} as received_at,
-        event_key
+        event_key,
+
+        -- lineage: the landing file and line of the kept row
+        _file,
+        _line
 
     from deduped
     where delivery_number = 1
@@ -67,6 +71,8 @@ select
     refund_amount,
     currency,
     refunded_at,
-    received_at
+    received_at,
+    _file,
+    _line
 from final
 where refund_delivery_number = 1

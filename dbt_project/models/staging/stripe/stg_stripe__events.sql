@@ -1,9 +1,11 @@
+{#- on_schema_change append_new_columns: a warehouse built before a column was added
+    (e.g. _file, _line) keeps its rows, with nulls in the new column for them. -#}
 {{
     config(
         materialized='incremental',
         unique_key='event_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -110,7 +112,11 @@ final as (
         {{ timestamp_from_unix_seconds('created_unix') }} as created_at,
         {{ timestamp_from_unix_seconds('object_created_unix') }} as object_created_at,
         {{ utc_timestamp_from_iso('received_at') }} as received_at,
-        _loaded_at
+        _loaded_at,
+
+        -- lineage: the landing file and line of the kept row
+        _file,
+        _line
 
     from deduped
     where delivery_number = 1

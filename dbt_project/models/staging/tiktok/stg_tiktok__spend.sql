@@ -35,7 +35,11 @@ renamed as (
         cast(spend as numeric(28, 6)) as spend,
         upper(currency) as currency,
         cast(coalesce(impressions, '0') as bigint) as impressions,
-        cast(coalesce(clicks, '0') as bigint) as clicks
+        cast(coalesce(clicks, '0') as bigint) as clicks,
+
+        -- lineage: the landing file and line of the kept row
+        _file,
+        _line
 
     from deduped
     where restatement_rank = 1
