@@ -14,7 +14,7 @@ test: setup
 	@scripts/setup_test_services.sh
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
-	$(VENV)/pytest -q --durations=20
+	$(VENV)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=20
 	$(VENV)/pytest -q -m full_scale --durations=5
 
 test-fast: setup

@@ -35,3 +35,16 @@ def home_with_landing(home: Path, small_world: Path) -> Path:
     shutil.copytree(small_world / "landing", home / "landing")
     shutil.copytree(small_world / "truth", home / "truth")
     return home
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Test files that hold a ``slow`` test run first (a stable sort: the rest keeps its order).
+
+    ``make test`` runs the files on two workers (``pytest -n 2 --dist loadfile
+    --no-loadscope-reorder``: a file's fixtures stay on one worker, and the workers take
+    the files in this order, not largest test count first). Long files first keeps
+    the end of the run to short files on both workers, instead of one long file started
+    last running alone while the other worker idles.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

@@ -204,6 +204,10 @@ def example_tables(n_weeks: int = 26, seed: int = 3) -> dict[str, pd.DataFrame]:
             "incremental_revenue": [182_000.0, 171_500.0, 64_000.0],
             "spend_change": [135_000.0, 135_000.0, 40_000.0],
             "iroas": [1.348, 1.270, 1.600],
+            "metric": ["net_revenue"] * 3,
+            "metric_kind": ["money"] * 3,
+            "incremental_conversions": [np.nan] * 3,
+            "cost_per_incremental_conversion": [np.nan] * 3,
             "interval_method": ["conformal", "conformal", "conformal"],
         }
     )

@@ -34,7 +34,6 @@ import queue
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -49,6 +48,7 @@ import httpx
 import pytest
 
 from tests.dbt_fixtures import world_tools
+from tests.receiver_process import ReceiverProcess
 from triangulate import ingest
 from triangulate.landing import (
     SEGMENT_TEST_WRITE_KEY,
@@ -212,56 +212,6 @@ def _bad_message(message: dict, kind: str) -> Request:
     return Request(path, body, headers, False, [("events", message["messageId"])], kind)
 
 
-class Receiver:
-    """``python -m triangulate.receiver`` on one loopback port, restartable there."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "TRIANGULATE_HOME": str(self.home),
-            "STRIPE_WEBHOOK_SECRET": STRIPE_TEST_WEBHOOK_SECRET,
-            "SHOPIFY_WEBHOOK_SECRET": SHOPIFY_TEST_WEBHOOK_SECRET,
-            "SEGMENT_WRITE_KEY": SEGMENT_TEST_WRITE_KEY,
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "triangulate.receiver",
-            "--port",
-            str(self.port),
-            "--rotate-bytes",
-            "400000",
-            "--log-level",
-            "warning",
-        ]
-        self.proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "the receiver exited at start"
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise AssertionError("the receiver did not become healthy")
-
-    def kill_9(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)  # a graceful stop seals the open files
-        self.proc.wait(timeout=30)
-
-
 def _client(url: str, work: queue.Queue, acked: list[Request], deadline: float) -> None:
     """Send until the queue is empty; retry what got no answer or a 5xx (the receiver died)."""
     with httpx.Client(base_url=url, timeout=5) as http:
@@ -293,7 +243,7 @@ def _client(url: str, work: queue.Queue, acked: list[Request], deadline: float) 
 
 
 def _post_with_a_receiver_crash(home: Path, plan: Plan) -> None:
-    receiver = Receiver(home)
+    receiver = ReceiverProcess(home, args=("--rotate-bytes", "400000", "--log-level", "warning"))
     receiver.start()
     work: queue.Queue = queue.Queue()
     for request in plan.requests:
@@ -370,14 +320,14 @@ def _run(home: Path, kill_at: tuple[str, float] | None = None) -> tuple[int, str
             cwd=PROJECT_ROOT,
         )
         if kill_at is not None:
-            deadline = time.monotonic() + 150
+            deadline = time.monotonic() + 400  # a failsafe: slow under load, not a target
             while kill_at[0] not in log.read_text():
                 assert proc.poll() is None, f"the run ended early: {log.read_text()[-3000:]}"
                 assert time.monotonic() < deadline, f"{kill_at[0]!r} never logged"
                 time.sleep(0.05)
             time.sleep(kill_at[1])
             os.kill(proc.pid, signal.SIGKILL)
-        rc = proc.wait(timeout=300)
+        rc = proc.wait(timeout=600)
     return rc, log.read_text()
 
 

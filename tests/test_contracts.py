@@ -5,6 +5,7 @@ list is derived from those or checked against them here."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -14,9 +15,12 @@ from triangulate.contracts import (
     DATA_QUALITY_TABLE,
     MARTS_MODELS_DIR,
     MEASUREMENT_COLUMNS,
+    MONEY_COLUMNS,
+    MONEY_TYPE,
     TABLE_COLUMNS,
     mart_columns,
 )
+from triangulate.paths import DBT_PROJECT_DIR
 
 
 def _models(folder: Path) -> dict[str, dict]:
@@ -113,3 +117,65 @@ def test_the_gates_expect_every_contract_column() -> None:
         assert not missing, f"{path.name} does not expect contract column(s) {missing}"
         checked += 1
     assert checked >= 5
+
+
+def _writer_columns() -> dict[str, tuple[str, ...]]:
+    """Every column the code writes to each ``measurement.*`` table of MONEY_COLUMNS: the
+    contract's, then the extra columns its writer adds (each list has one owner)."""
+    from triangulate.geo.analysis import DIAGNOSTIC_COLUMNS, RESULT_COLUMNS
+    from triangulate.mmm import outputs
+    from triangulate.mta.engine import CAMPAIGN_CREDIT_COLUMNS, CONVERSION_SUMMARY_COLUMNS
+
+    return {
+        **{t: c for t, c in TABLE_COLUMNS.items() if t.startswith("measurement.")},
+        "measurement.mta_campaign_credit": tuple(CAMPAIGN_CREDIT_COLUMNS),
+        "measurement.mta_conversion_summary": tuple(CONVERSION_SUMMARY_COLUMNS),
+        "measurement.budget_plan": tuple(outputs.BUDGET_PLAN_COLUMNS),
+        "measurement.budget_plan_summary": tuple(outputs.BUDGET_PLAN_SUMMARY_COLUMNS),
+        "measurement.geo_experiment_results": (*RESULT_COLUMNS, *DIAGNOSTIC_COLUMNS),
+    }
+
+
+RATIO = re.compile(r"roas|pct|share|p_value|factor|ratio|_of_")
+"""Names of columns that are ratios, never money (ROAS, iROAS, mROAS, percentages)."""
+LOOKS_LIKE_MONEY = re.compile(r"revenue|spend|contribution|^response|^expected_value|^value_hdi")
+
+
+def test_every_money_column_is_a_column_its_table_has_and_no_ratio_is_money() -> None:
+    writers = _writer_columns()
+    for table, money in MONEY_COLUMNS.items():
+        assert table in writers, f"{table} is not a measurement table Python writes"
+        assert len(set(money)) == len(money), table
+        unknown = [c for c in money if c not in writers[table]]
+        assert not unknown, f"MONEY_COLUMNS[{table!r}] names {unknown}, not columns of the table"
+        ratios = [c for c in money if RATIO.search(c)]
+        assert not ratios, f"{table}: {ratios} are ratios, they stay DOUBLE"
+
+
+def test_every_money_column_of_the_contract_tables_is_listed() -> None:
+    """A new contract column holding money (by its name) is DECIMAL only if listed: this
+    catches the one forgotten."""
+    for table, columns in MEASUREMENT_COLUMNS.items():
+        looks = [c for c in columns if LOOKS_LIKE_MONEY.search(c) and not RATIO.search(c)]
+        missing = [c for c in looks if c not in MONEY_COLUMNS.get(table, ())]
+        assert not missing, f"{table}: {missing} look like money but are not in MONEY_COLUMNS"
+
+
+def _sql_type(text: str) -> str:
+    """``numeric(28, 6)`` and ``DECIMAL(28,6)`` alike: DuckDB and PostgreSQL names agree."""
+    return re.sub(r"\s+", "", text).upper().replace("NUMERIC", "DECIMAL")
+
+
+def test_measurement_money_has_the_type_of_the_marts_money() -> None:
+    """One money type in the warehouse: dbt's money_type() macro (the marts, through
+    to_money()), every numeric column of the marts' ymls, and contracts.MONEY_TYPE (what
+    Python writes) agree."""
+    macros = (DBT_PROJECT_DIR / "macros" / "money.sql").read_text()
+    found = re.search(r"macro money_type\(\)\s*-?%\}(.*?)\{%-?\s*endmacro", macros, re.S)
+    assert found, "macros/money.sql has no money_type() macro"
+    assert _sql_type(found.group(1)) == _sql_type(MONEY_TYPE) == "DECIMAL(28,6)"
+    for name, model in _models(MARTS_MODELS_DIR).items():
+        for column in model.get("columns") or []:
+            kind = _sql_type(column.get("data_type") or "")
+            if kind.startswith("DECIMAL"):
+                assert kind == _sql_type(MONEY_TYPE), (name, column["name"], kind)

@@ -4,7 +4,11 @@ line of the landing file they come from) and what to do next (issue 23: the runn
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
+import re
 from pathlib import Path
 
 import duckdb
@@ -26,9 +30,12 @@ def _run_offline(
     monkeypatch: pytest.MonkeyPatch,
     files: dict[str, str],
     selection: str = 'key:"raw/offline_spend" or key:"staging/stg_offline__spend"',
+    console: list[str] | None = None,
 ) -> str:
     """Land ``files`` and run ``selection`` (by default the offline ingest and its staging
-    model) through Dagster, as ``triangulate run`` does; the runner's printed lines."""
+    model) through Dagster, as ``triangulate run`` does; the runner's printed lines. With
+    ``console``, what the run printed while it ran (its progress lines and stdout) is
+    appended to it."""
     from dagster_project.runner import materialize_selection
 
     for name, text in {"reference/geos.csv": GEOS, **files}.items():
@@ -38,7 +45,13 @@ def _run_offline(
     monkeypatch.setenv("TRIANGULATE_HOME", str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     lines: list[str] = []
-    ok = materialize_selection(selection, echo=lines.append)
+    if console is None:
+        ok = materialize_selection(selection, echo=lines.append)
+    else:
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            ok = materialize_selection(selection, echo=lines.append, progress_echo=console.append)
+        console.extend(stdout.getvalue().splitlines())
     assert not ok, "the bad row should stop the run"
     return "\n".join(lines)
 
@@ -52,8 +65,9 @@ def _gate_block(log: str, check: str, model: str = "stg_offline__spend") -> str:
 
 
 @pytest.fixture(scope="module")
-def offline_log(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One run on a landing zone with a month-long row and two weekly rows not on a Monday."""
+def offline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
+    """One run on a landing zone with a month-long row and two weekly rows not on a Monday:
+    the runner's lines after it, and the console while it ran."""
     good = "".join(f"2025-03-{d:02d},tv,tv_spot,501,100.00,USD,day\n" for d in range(3, 10))
     bad = "2025-03-10,tv,tv_spot,602,80.00,USD,month\n"
     weeks = [f"2025-03-{d:02d},podcast,host_read,,70.00,USD,week\n" for d in (3, 10, 17, 24)]
@@ -64,11 +78,126 @@ def offline_log(tmp_path_factory: pytest.TempPathFactory) -> str:
         "offline/tv.csv": OFFLINE_HEADER + good + bad,  # restates good.csv, then line 9
         "offline/podcast.csv": OFFLINE_HEADER + "".join(weeks),
     }
+    console: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
-        return _run_offline(tmp_path_factory.mktemp("gates") / "home", mp, files)
+        log = _run_offline(tmp_path_factory.mktemp("gates") / "home", mp, files, console=console)
+    return log, console
+
+
+@pytest.fixture(scope="module")
+def offline_log(offline_run: tuple[str, list[str]]) -> str:
+    return offline_run[0]
+
+
+DBT_NODE_LINE = re.compile(r"\b\d+ of \d+ (START|OK|PASS)\b")
+"""dbt's per-node progress (``1 of 9 START sql table model ...``, ``OK created``, ``PASS``)."""
 
 
 @pytest.mark.slow
+def test_dbt_prints_one_summary_line_and_names_failing_tests(offline_run) -> None:
+    """Issue #20: a run's console has one summary line per dbt invocation (counts and
+    time) after the one that says it started, not one per node; a failing dbt test is still
+    named there, at ERROR."""
+    _, console = offline_run
+    text = "\n".join(console)
+    assert [line.split(" ", 1)[1] for line in console if "dbt build:" in line][:1] == [
+        "       dbt_models: dbt build: started"
+    ], text
+    summaries = [line for line in console if re.search(r"dbt build: \d+ model", line)]
+    assert len(summaries) == 1, text
+    assert re.search(
+        r"dbt build: \d+ models?, \d+ tests?: \d+ passed, 0 warned, [1-9]\d* errored, "
+        r"\d+ skipped in \d",
+        summaries[0],
+    ), summaries[0]
+    assert not DBT_NODE_LINE.search(text), text
+    assert "Running dbt command" not in text and "\x1b[" not in text, text  # dagster-dbt's, colours
+    failing = [line for line in console if " FAIL " in line]
+    assert any("accepted_values_stg_offline__spend_period__day__week" in f for f in failing), text
+    assert len(console) < 40, text
+
+
+@pytest.mark.slow
+class _Invocation:
+    """dagster-dbt's invocation as :class:`DbtConsole` sees it: ``stream_raw_events``
+    writes each event's text to stdout (as dagster-dbt does) and yields it."""
+
+    def __init__(self, raw_events: list[dict | str]) -> None:
+        self.raw_events = raw_events
+
+    def stream_raw_events(self):
+        import sys
+
+        for raw in self.raw_events:
+            if isinstance(raw, str):  # not a dbt event: written, not yielded
+                sys.stdout.write(raw + "\n")
+                continue
+            sys.stdout.write(raw["info"]["msg"] + "\n")
+            yield _Event(raw)
+
+
+class _Event:
+    def __init__(self, raw: dict) -> None:
+        self.raw_event = raw
+
+    def __str__(self) -> str:
+        return self.raw_event["info"]["msg"]
+
+
+def _dbt(name: str, level: str, msg: str, unique_id: str | None = None, status: str = ""):
+    data = {"node_info": {"unique_id": unique_id, "node_status": status}} if unique_id else {}
+    return {"info": {"name": name, "level": level, "msg": msg}, "data": data}
+
+
+def test_dbt_console_logs_progress_at_debug_and_problems_at_their_level(capsys) -> None:
+    """The console rule on a scripted dbt build (fast; the slow test above runs dbt)."""
+    from dagster_project.assets.transform import DbtConsole
+
+    model, failing, warning = "model.p.m", "test.p.accepted_values_m_x", "test.p.not_null_m_y"
+    events = [
+        _dbt("LogStartLine", "info", "1 of 4 START sql table model main.m", model),
+        _dbt("LogModelResult", "info", "1 of 4 OK created sql table model main.m", model, "success"),
+        _dbt("LogTestResult", "error", "2 of 4 FAIL 1 accepted_values_m_x [\x1b[31mFAIL 1\x1b[0m]",
+             failing, "fail"),
+        _dbt("LogTestResult", "warn", "3 of 4 WARN 2 not_null_m_y [WARN 2]", warning, "warn"),
+        _dbt("SkippingDetails", "info", "4 of 4 SKIP relation main.n", "model.p.n"),
+        "a line that is not a dbt event",
+        _dbt("RunResultFailure", "error", "Failure in test accepted_values_m_x (models/m.yml)"),
+        _dbt("StatsLine", "info", "Done. PASS=1 WARN=1 ERROR=1 SKIP=1 NO-OP=0 TOTAL=4"),
+    ]  # fmt: skip
+    log = logging.getLogger("test.dbt_console")
+    log.setLevel(logging.DEBUG)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log.addHandler(handler)
+    try:
+        invocation = DbtConsole(log, "build").attach(_Invocation(events))
+        assert len(list(invocation.stream_raw_events())) == 7
+    finally:
+        log.removeHandler(handler)
+    assert capsys.readouterr().out == ""  # nothing reaches stdout
+    by_level = {
+        level: [r.getMessage() for r in records if r.levelno == level]
+        for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+    }
+    assert by_level[logging.ERROR] == [
+        "2 of 4 FAIL 1 accepted_values_m_x [FAIL 1]",
+        "Failure in test accepted_values_m_x (models/m.yml)",
+    ]
+    assert by_level[logging.WARNING] == [
+        "3 of 4 WARN 2 not_null_m_y [WARN 2]",
+        "dbt build: a line that is not a dbt event",
+    ]
+    started, summary = by_level[logging.INFO]
+    assert started == "dbt build: started"
+    assert re.fullmatch(
+        r"dbt build: 2 models, 2 tests: 1 passed, 1 warned, 1 errored, 1 skipped in \d+\.\ds",
+        summary,
+    ), summary
+    assert "1 of 4 START sql table model main.m" in by_level[logging.DEBUG]
+
+
 def test_a_bad_offline_period_names_the_file_line_and_next_step(offline_log: str) -> None:
     block = _gate_block(offline_log, "accepted_values_stg_offline__spend_period__day__week")
     assert "expected: period is one of day, week" in block, block

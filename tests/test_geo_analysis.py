@@ -24,7 +24,8 @@ TREATED = ["G03", "G08", "G15", "G22", "G29", "G36"]
 START, END = date(2025, 11, 3), date(2025, 11, 30)  # 4 weeks
 CONTRACT = [
     "experiment_id", "channel", "method", "lift_abs", "lift_pct", "ci_low", "ci_high",
-    "p_value", "incremental_revenue", "spend_change", "iroas",
+    "p_value", "incremental_revenue", "spend_change", "iroas", "metric", "metric_kind",
+    "incremental_conversions", "cost_per_incremental_conversion",
 ]  # fmt: skip
 
 
@@ -83,6 +84,48 @@ def test_holdout_of_a_working_channel_has_positive_iroas(holdout):
     assert sc["iroas"] == pytest.approx(sc["incremental_revenue"] / -50_000.0)
     assert sc["iroas"] > 0
     assert sc["iroas_ci_low"] <= true_incremental / -50_000.0 <= sc["iroas_ci_high"]
+
+
+MONEY_ONLY = ["incremental_revenue", "iroas", "incremental_revenue_ci_low", "iroas_ci_high"]
+COUNT_ONLY = [
+    "incremental_conversions", "cost_per_incremental_conversion",
+    "incremental_conversions_ci_low", "cost_per_incremental_conversion_ci_high",
+]  # fmt: skip
+
+
+def test_a_count_metric_is_not_labelled_as_money(history, holdout):
+    """Issue #20: an ``orders`` experiment fills the count columns (incremental orders, cost
+    per incremental order = spend / orders) and leaves revenue and iROAS NULL; a money
+    metric the reverse. Money or count is MetricLabels.of's rule, the geo CLI's."""
+    from triangulate.geo.analysis import error_row
+
+    money = holdout[0].set_index("method").loc["synthetic_control"]
+    panel, _ = inject_lift(history, TREATED, START, END, -8.0)
+    spec = {
+        "id": "tv-orders", "channel": "tv", "kind": "holdout", "treatment_geos": TREATED,
+        "control_geos": None, "start": START, "end": END, "metric": "orders",
+    }  # fmt: skip
+    count = analyze_experiment(
+        spec, panel, spend_change=-50_000.0, methods=("synthetic_control",), n_placebos=0
+    ).iloc[0]
+    assert (money["metric"], money["metric_kind"]) == ("net_revenue", "money")
+    assert (count["metric"], count["metric_kind"]) == ("orders", "count")
+    assert money[MONEY_ONLY].notna().all() and money[COUNT_ONLY].isna().all()
+    assert count[COUNT_ONLY].notna().all() and count[MONEY_ONLY].isna().all()
+    assert count["incremental_conversions"] == pytest.approx(money["incremental_revenue"])
+    cost = count["cost_per_incremental_conversion"]
+    assert cost == pytest.approx(-50_000.0 / count["incremental_conversions"]) and cost > 0
+    assert (
+        count["cost_per_incremental_conversion_ci_low"]
+        <= cost
+        <= count["cost_per_incremental_conversion_ci_high"]
+    )
+    failed = error_row(ExperimentSpec.from_dict(spec), "no data").iloc[0]
+    assert (failed["metric"], failed["metric_kind"], failed["status"]) == (
+        "orders",
+        "count",
+        "error",
+    )
 
 
 def test_difference_in_differences_is_a_second_estimate(holdout):

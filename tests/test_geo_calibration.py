@@ -100,6 +100,15 @@ def test_lift_test_rows_national():
             "sigma": 20_000.0 / (2 * z) / 4,
         }
     )
+    # an MMM of a count (orders) calibrates on the count columns, where such a test's
+    # increment is (issue #20: incremental_revenue is NULL for a count metric)
+    orders = _result(
+        metric_kind="count", incremental_revenue=np.nan, incremental_revenue_ci_low=np.nan,
+        incremental_revenue_ci_high=np.nan, incremental_conversions=-420.0,
+        incremental_conversions_ci_low=-520.0, incremental_conversions_ci_high=-320.0,
+    )  # fmt: skip
+    (count,) = lift_test_rows(orders, 600.0).to_dict("records")
+    assert count == pytest.approx({**row, "delta_y": -420.0 / 4, "sigma": 200.0 / (2 * z) / 4})
 
 
 def _market_curve(weights: np.ndarray, beta: float = 9.0, k: float = 800.0):

@@ -147,30 +147,40 @@ def test_the_experiments_asset_runs_after_the_dbt_registry_model() -> None:
 
 def _asset_world(path: Path) -> None:
     """A warehouse with what the experiments asset reads: 20 geos x 104 weeks of net
-    revenue (the project's simulator), daily TV spend per geo, and three registered
-    experiments: ``good``, ``typo`` (treats ``g2O``, a typo of G20) and ``overlap`` (treats
-    G09 of ``good`` in overlapping weeks)."""
+    revenue (the project's simulator), daily TV and search spend per geo, and four registered
+    experiments: ``good``, ``typo`` (treats ``g2O``, a typo of G20), ``overlap`` (treats
+    G09 of ``good`` in overlapping weeks) and ``orders`` (a search holdout in G04 and G12
+    measured in orders, a count)."""
     from triangulate.geo.simulation import synthetic_geo_panel
 
     panel = synthetic_geo_panel(n_geos=20, n_periods=104, period_days=7, seed=5)
     weekly = panel.rename(columns={"date": "week_start", "value": "net_revenue"})
     weekly = weekly.assign(gross_revenue=weekly["net_revenue"], orders=weekly["net_revenue"] / 50)
     days = pd.date_range(weekly["week_start"].min(), periods=104 * 7, freq="D")
+    paused = (pd.Timestamp("2024-11-04"), pd.Timestamp("2024-12-01"))
     spend = pd.DataFrame(
         [{"date": d.date(), "geo": g, "channel": "tv", "spend": 100.0}
          for d in days for g in sorted(weekly["geo"].unique())]
+        + [{"date": d.date(), "geo": g, "channel": "search",
+            "spend": 0.0 if g in ("G04", "G12") and paused[0] <= d <= paused[1] else 50.0}
+           for d in days for g in sorted(weekly["geo"].unique())]
     )  # fmt: skip
     registry = pd.DataFrame(
         [
             ("good", '["G02", "G09"]', "2024-11-04", "2024-12-01", "experiments/good.yaml"),
             ("typo", '["G01", "g2O"]', "2024-11-04", "2024-12-01", "experiments/typo.yaml"),
             ("overlap", '["g09"]', "2024-11-18", "2024-12-15", "experiments/overlap.yaml"),
+            ("orders", '["G04", "G12"]', "2024-11-04", "2024-12-01", "experiments/orders.yaml"),
         ],
         columns=["experiment_id", "treatment_geos", "start_date", "end_date", "source_file"],
     ).assign(
         channel="tv", experiment_kind="holdout", control_geos=None, metric="net_revenue",
         spend_change=None, description=None, source_line=1,
     )  # fmt: skip
+    registry.loc[registry["experiment_id"] == "orders", ["channel", "metric"]] = [
+        "search",
+        "orders",
+    ]
     registry["start_date"] = pd.to_datetime(registry["start_date"]).dt.date
     registry["end_date"] = pd.to_datetime(registry["end_date"]).dt.date
     with duckdb.connect(str(path)) as con:
@@ -203,7 +213,7 @@ def test_one_bad_experiment_does_not_fail_the_others_and_overlaps_are_flagged(tm
     with duckdb.connect(str(database), read_only=True) as con:
         results = con.execute(f"select * from {RESULTS_TABLE}").df()
     by_id = results.groupby("experiment_id")
-    assert set(by_id.groups) == {"good", "typo", "overlap"}
+    assert set(by_id.groups) == {"good", "typo", "overlap", "orders"}
     typo = by_id.get_group("typo")
     assert typo[["method", "status"]].values.tolist() == [["none", "error"]]
     note = typo["notes"].iloc[0]
@@ -215,3 +225,34 @@ def test_one_bad_experiment_does_not_fail_the_others_and_overlaps_are_flagged(tm
         assert rows["lift_pct"].notna().all()
     assert "overlaps experiment overlap" in by_id.get_group("good")["notes"].iloc[0]
     assert "g09" in by_id.get_group("good")["notes"].iloc[0]
+
+
+def test_a_count_metric_is_not_money_in_the_warehouse(tmp_path: Path):
+    """Issue #20: an experiment on ``orders`` has NULL incremental_revenue and iroas and
+    filled incremental_conversions and cost_per_incremental_conversion; a money one the
+    reverse; ``metric`` and ``metric_kind`` say which."""
+    import dagster as dg
+    from dagster_duckdb import DuckDBResource
+
+    from dagster_project.assets.experiments import RESULTS_TABLE, geo_experiment_results
+
+    database = tmp_path / "warehouse.duckdb"
+    _asset_world(database)
+    resources = {"warehouse": DuckDBResource(database=str(database))}
+    assert dg.materialize([geo_experiment_results], resources=resources).success
+    with duckdb.connect(str(database), read_only=True) as con:
+        kinds = con.execute(
+            f"""select experiment_id, metric, metric_kind, count(*) as n,
+                  count(incremental_revenue) as revenue, count(iroas) as iroas,
+                  count(incremental_conversions) as conversions,
+                  count(cost_per_incremental_conversion) as cost,
+                  bool_and(abs(cost_per_incremental_conversion * incremental_conversions
+                               - spend_change) < 1e-6 * abs(spend_change)) as cost_is_spend_per_unit,
+                  max(spend_change) as spend_change
+                from {RESULTS_TABLE} where experiment_id in ('orders', 'good')
+                group by all order by experiment_id"""
+        ).fetchall()
+    good, orders = kinds
+    assert good[:8] == ("good", "net_revenue", "money", 2, 2, 0, 0, 0)  # tv spend did not move
+    assert orders[:9] == ("orders", "orders", "count", 2, 0, 0, 2, 2, True)
+    assert orders[9] < 0  # search paused in G04, G12

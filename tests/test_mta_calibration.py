@@ -62,6 +62,11 @@ def test_the_experiment_factor_is_used_when_one_exists() -> None:
             ],
         }
     )
+    # a later test on orders (a count: no iROAS) is not a revenue factor (issue #20)
+    orders = experiments.iloc[[1]].assign(experiment_id="meta_orders", iroas=np.nan)
+    orders["end_date"] += pd.Timedelta(days=7)
+    experiments = pd.concat([experiments, orders], ignore_index=True)
+    experiments["metric_kind"] = ["money"] * 3 + ["count"]
     factors = calibration_factors(weekly, spend, contributions, experiments, mmm_run_id="r")
     by = factors.set_index("channel")
     assert by.loc["meta", "factor_source"] == "experiment"

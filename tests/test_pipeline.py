@@ -91,6 +91,44 @@ def test_every_contract_table_is_published_with_its_columns(pipeline_home: Path)
     assert (pipeline_home / "artifacts/reports/latest.html").exists()
 
 
+def test_money_is_decimal_and_ratios_are_double_in_the_warehouse(pipeline_home: Path) -> None:
+    """What a SQL client sees (issue #20): every money column of the published tables is
+    DECIMAL (contracts.MONEY_COLUMNS; the marts through dbt's money macro), no other
+    measurement column is, and the ratios stay DOUBLE."""
+    from triangulate.contracts import MONEY_COLUMNS, MONEY_TYPE
+
+    types = _query(
+        pipeline_home,
+        "select table_schema || '.' || table_name as tbl, column_name, data_type "
+        "from information_schema.columns where table_schema in ('marts', 'measurement')",
+    )
+    kind = {(r.tbl, r.column_name): r.data_type for r in types.itertuples()}
+    money = {(t, c) for t, cols in MONEY_COLUMNS.items() for c in cols if (t, c) in kind}
+    assert {t for t, _ in money} >= {t for t in PUBLISHED if t in MONEY_COLUMNS}
+    assert all(kind[m] == MONEY_TYPE for m in money), {m: kind[m] for m in money}
+    measurement_decimal = {
+        k for k, v in kind.items() if k[0].startswith("measurement.") and v.startswith("DECIMAL")
+    }
+    views = {k for k in measurement_decimal if k[0].startswith("measurement.latest_")}
+    assert measurement_decimal - views == money
+    for table, column in (
+        ("marts.fct_orders", "net_revenue"),
+        ("marts.fct_weekly_channel_spend", "spend"),
+        ("marts.mmm_weekly_input", "net_revenue"),
+    ):
+        assert kind[(table, column)] == MONEY_TYPE, (table, column)
+    for table, column in (
+        ("measurement.mmm_channel_summary", "roas"),
+        ("measurement.mmm_channel_summary", "mroas"),
+        ("measurement.triangulation", "mmm_roas"),
+        ("measurement.geo_experiment_results", "iroas"),
+        ("measurement.geo_experiment_results", "p_value"),
+        ("measurement.budget_plan_summary", "value_pct_of_revenue"),
+        ("measurement.mta_channel_credit", "conversions"),
+    ):
+        assert kind[(table, column)] == "DOUBLE", (table, column, kind[(table, column)])
+
+
 def test_last_touch_over_credits_brand_search_and_under_credits_meta(pipeline_home: Path) -> None:
     """The classic last-click trap, emerging from the mechanics: brand search harvests the
     halo of tv/podcast and the exposure of meta; the truth says otherwise."""
@@ -155,9 +193,10 @@ def test_mmm_runs_are_published_with_diagnostics_and_a_saved_model(pipeline_home
     # the experiment calibrated a second fit
     assert diag["run_id"].str.endswith("-calibrated").any()
     plan = _query(pipeline_home, "select * from measurement.budget_plan")
+    # + 1e-5: both amounts are stored to the micro-unit (contracts.MONEY_TYPE)
     assert (
         (plan["recommended_spend"] - plan["current_spend"]).abs()
-        <= 0.3 * plan["current_spend"] + 1e-6
+        <= 0.3 * plan["current_spend"] + 1e-5
     ).all()
 
 

@@ -4,64 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.receiver_process import ReceiverProcess
 from triangulate.landing import (
     SEGMENT_TEST_WRITE_KEY,
-    SHOPIFY_TEST_WEBHOOK_SECRET,
     STRIPE_TEST_WEBHOOK_SECRET,
 )
-from triangulate.paths import PROJECT_ROOT, landing_folder
+from triangulate.paths import landing_folder
 from triangulate.signing import stripe_signature_header
 
 SENDERS = 6
 KILL_AFTER_ACKS = 400
-
-
-def start_receiver(home: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "TRIANGULATE_HOME": str(home),
-        "STRIPE_WEBHOOK_SECRET": STRIPE_TEST_WEBHOOK_SECRET,
-        "SHOPIFY_WEBHOOK_SECRET": SHOPIFY_TEST_WEBHOOK_SECRET,
-        "SEGMENT_WRITE_KEY": SEGMENT_TEST_WRITE_KEY,
-    }
-    # small files, so the crash happens with several sealed files and one open one
-    command = [
-        sys.executable,
-        "-m",
-        "triangulate.receiver",
-        "--port",
-        str(port),
-        "--rotate-bytes",
-        "20000",
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"receiver exited: {proc.stderr.read()}"
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("receiver did not become healthy")
 
 
 def send_until_stopped(
@@ -114,7 +73,9 @@ def sealed_lines(folder: Path) -> list[dict]:
 
 
 def test_kill_9_mid_traffic_loses_no_acknowledged_event(tmp_path: Path):
-    proc, url = start_receiver(tmp_path)
+    # small files, so the crash happens with several sealed files and one open one
+    receiver = ReceiverProcess(tmp_path, args=("--rotate-bytes", "20000", "--log-level", "warning"))
+    url = receiver.start().url
     stop = threading.Event()
     acked: list[tuple[str, str]] = []
     senders = [
@@ -126,8 +87,7 @@ def test_kill_9_mid_traffic_loses_no_acknowledged_event(tmp_path: Path):
     deadline = time.monotonic() + 30
     while len(acked) < KILL_AFTER_ACKS and time.monotonic() < deadline:
         time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)  # while the senders are still sending
-    proc.wait(timeout=10)
+    receiver.kill_9()  # while the senders are still sending
     stop.set()
     for thread in senders:
         thread.join(timeout=10)
@@ -147,11 +107,10 @@ def test_kill_9_mid_traffic_loses_no_acknowledged_event(tmp_path: Path):
     with open(leftovers[0], "ab") as torn:
         torn.write(b'{"received_at":"2026-11-23T00:00:00Z","headers":{},"bo')
 
-    proc, url = start_receiver(tmp_path)  # startup recovers and seals the leftovers
+    receiver.start()  # startup recovers and seals the leftovers
     assert not [p for p in leftovers if p.exists()]
-    proc.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises SIGTERM, so the exit status is -15
-    assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert receiver.stop() in (0, -signal.SIGTERM)
     assert not list(tmp_path.rglob("*.open")), "a graceful stop seals the open files"
 
     stripe_ids = {json.loads(r["body"])["id"] for r in sealed_lines(stripe_folder)}

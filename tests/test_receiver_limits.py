@@ -12,29 +12,24 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import resource
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.receiver_process import ReceiverProcess
 from triangulate.landing import (
     SEGMENT_TEST_WRITE_KEY,
-    SHOPIFY_TEST_WEBHOOK_SECRET,
     STRIPE_TEST_WEBHOOK_SECRET,
 )
 from triangulate.paths import landing_folder
 from triangulate.signing import stripe_signature_header
 
-ROOT = Path(__file__).resolve().parent.parent
 HEADER_TIMEOUT_S = 1.5
 KEEP_ALIVE_S = 1.0
 OPEN_FILE_LIMIT = 256
@@ -43,25 +38,8 @@ EXPECTED_CAP = OPEN_FILE_LIMIT - BACKLOG - 64  # connections.FD_RESERVE
 MIB = 1024 * 1024
 
 
-@dataclass
-class Served:
-    process: subprocess.Popen
-    port: int
-    home: Path
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_lines(self) -> list[dict]:
-        lines = []
-        for text in self.log_path.read_text().splitlines():
-            try:
-                lines.append(json.loads(text))
-            except json.JSONDecodeError:
-                continue
-        return lines
+class Served(ReceiverProcess):
+    """The receiver under test, plus what these tests read: refusals and memory."""
 
     def refusals(self, reason: str) -> list[dict]:
         return [
@@ -78,81 +56,24 @@ class Served:
         raise AssertionError(f"{field} not in /proc/{self.process.pid}/status")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _low_open_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILE_LIMIT, OPEN_FILE_LIMIT))
-
-
-def _serve(home: Path, secrets: dict[str, str], extra_env: dict[str, str], **popen) -> Served:
-    port = _free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("STRIPE_WEBHOOK_SECRET", "SHOPIFY_WEBHOOK_SECRET", "SEGMENT_WRITE_KEY")
-        and not key.startswith("TRIANGULATE_RECEIVER_")
-    }
-    env.update(
-        TRIANGULATE_HOME=str(home),
-        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
-        **secrets,
-        **extra_env,
-    )
-    log_path = home / "receiver.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "triangulate.receiver", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            **popen,
-        )
-    served = Served(process, port, home, log_path)
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, "receiver exited:\n" + log_path.read_text()
-        try:
-            if httpx.get(served.url + "/healthz", timeout=1).status_code == 200:
-                return served
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "receiver did not start:\n" + log_path.read_text()
-        time.sleep(0.1)
-
-
-def _stop(served: Served) -> None:
-    served.process.terminate()
-    try:
-        served.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        served.process.kill()
-        served.process.wait()
 
 
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """All three secrets; a short header deadline and keep-alive; 256 open files."""
-    served = _serve(
+    served = Served(
         tmp_path_factory.mktemp("limits-home"),
-        {
-            "STRIPE_WEBHOOK_SECRET": STRIPE_TEST_WEBHOOK_SECRET,
-            "SHOPIFY_WEBHOOK_SECRET": SHOPIFY_TEST_WEBHOOK_SECRET,
-            "SEGMENT_WRITE_KEY": SEGMENT_TEST_WRITE_KEY,
-        },
-        {
+        extra_env={
             "TRIANGULATE_RECEIVER_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
             "TRIANGULATE_RECEIVER_KEEP_ALIVE_S": str(KEEP_ALIVE_S),
             "TRIANGULATE_RECEIVER_BACKLOG": str(BACKLOG),
         },
         preexec_fn=_low_open_file_limit,
-    )
+    ).start()
     yield served
-    _stop(served)
+    served.stop()
 
 
 def post_signed_stripe(url: str, event_id: str, timeout: float = 5.0) -> httpx.Response:
@@ -342,7 +263,7 @@ def test_many_idle_connections_do_not_stop_signed_webhooks(receiver: Served):
 
 
 def test_serve_runs_with_only_the_stripe_secret(tmp_path: Path):
-    served = _serve(tmp_path, {"STRIPE_WEBHOOK_SECRET": STRIPE_TEST_WEBHOOK_SECRET}, {})
+    served = Served(tmp_path, secrets={"STRIPE_WEBHOOK_SECRET": STRIPE_TEST_WEBHOOK_SECRET}).start()
     try:
         assert post_signed_stripe(served.url, "evt_stripe_only").status_code == 200
         with httpx.Client(base_url=served.url, timeout=5) as http:
@@ -350,7 +271,7 @@ def test_serve_runs_with_only_the_stripe_secret(tmp_path: Path):
             segment = http.post("/v1/batch", json={"batch": []})
             track = http.post("/v1/track", json={"event": "x"})
     finally:
-        _stop(served)
+        served.stop()
     assert "evt_stripe_only" in stored_ids(tmp_path)
     assert shopify.status_code == 503 and "SHOPIFY_WEBHOOK_SECRET" in shopify.json()["message"]
     for response in (segment, track):

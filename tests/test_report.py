@@ -524,3 +524,52 @@ def test_metadata_tables_print_numbers_not_notation() -> None:
         == f"| meta | {METADATA_MISSING} | {METADATA_MISSING} | {METADATA_MISSING} | 0.00 | 1,200 |"
     )
     assert "e-" not in text and "e+" not in text and "nan" not in text.lower()
+
+
+def test_the_experiments_table_says_why_a_test_has_no_result_and_counts_are_not_money(
+    tables, tmp_path: Path
+) -> None:
+    """Issue #20: geo results as the experiments asset writes them, in a warehouse: the
+    experiment that could not be analysed shows its status and the reason in its row, and
+    an ``orders`` test shows incremental orders and the cost per order, not revenue."""
+    from datetime import date
+
+    from triangulate.geo.analysis import analyze_registry
+    from triangulate.geo.registry import ExperimentSpec
+    from triangulate.geo.simulation import synthetic_geo_panel
+
+    panel = synthetic_geo_panel(n_geos=10, n_periods=40, period_days=7, seed=2)
+    mart = panel.rename(columns={"date": "week_start", "value": "net_revenue"})
+    mart = mart.assign(orders=mart["net_revenue"] / 80)
+    start, end = date(2023, 8, 14), date(2023, 9, 10)
+
+    def spec(id_, geos, metric):
+        return ExperimentSpec(id_, "tv", "holdout", geos, None, start, end, metric, -4e4)
+
+    results = analyze_registry(
+        [spec("a_money", ("G01",), "net_revenue"), spec("b_orders", ("G02",), "orders"),
+         spec("c_broken", ("G99",), "net_revenue")],
+        mart,
+    )  # fmt: skip
+    assert list(results["status"]) == ["ok"] * 4 + ["error"]
+    conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    try:
+        replace_tables(
+            conn,
+            {
+                "measurement.geo_experiment_results": results,
+                "marts.reporting_currency": tables["marts.reporting_currency"],
+            },
+        )
+        path = build_report_from_warehouse(conn, tmp_path / "reports", "geo")
+    finally:
+        conn.close()
+    text = parse(path).text("experiments")
+    note = results.loc[results["experiment_id"] == "c_broken", "notes"].iloc[0]
+    assert "G99" in note and f"c_broken tv none net_revenue n/a n/a n/a n/a n/a -40,000 n/a n/a error: {note}" in text  # fmt: skip
+    assert "status" in text and "Status error: the experiment was not analysed" in text
+    orders = results[results["experiment_id"] == "b_orders"].iloc[0]
+    assert f"{orders['incremental_conversions']:,.0f} orders" in text
+    assert f"{orders['cost_per_incremental_conversion']:,.2f} per order" in text
+    money = results[results["experiment_id"] == "a_money"].iloc[0]
+    assert f"{money['incremental_revenue']:,.0f}" in text and f"{money['iroas']:,.2f}" in text

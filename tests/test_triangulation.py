@@ -127,10 +127,12 @@ def test_inputs_from_warehouse_tables():
     )
     results = pd.DataFrame(
         {
-            "channel": ["tv", "tv"],
-            "method": ["synthetic_control"] * 2,
-            "iroas": [5.0, 2.5],
-            "end_date": ["2025-01-01", "2026-02-01"],
+            "channel": ["tv", "tv", "tv"],
+            "method": ["synthetic_control"] * 3,
+            "iroas": [5.0, 2.5, np.nan],
+            "iroas_ci_low": [4.0, 2.0, np.nan],
+            "metric_kind": ["money", "money", "count"],  # the latest, on orders, has no iROAS
+            "end_date": ["2025-01-01", "2026-02-01", "2026-03-01"],
         }
     )
     with pytest.raises(ValueError, match="several models"):
@@ -141,7 +143,8 @@ def test_inputs_from_warehouse_tables():
     assert inputs.loc["tv", "mta_roas"] == pytest.approx(0.5)  # 400 / 800
     assert inputs.loc["search", "mta_roas"] == pytest.approx(4.5)
     assert inputs.loc["tv", "mmm_roas"] == 2.0  # latest run r2
-    assert inputs.loc["tv", "experiment_iroas"] == 2.5  # latest experiment
+    assert inputs.loc["tv", "experiment_iroas"] == 2.5  # latest experiment on a money metric
+    assert inputs.loc["tv", "experiment_iroas_ci_low"] == 2.0
     assert np.isnan(inputs.loc["search", "experiment_iroas"])
     assert inputs.loc["tv", "calibration_source"] == "experiment"
     assert inputs.loc["search", "mta_calibration_factor"] == pytest.approx(3.0 / 4.5)

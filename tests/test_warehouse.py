@@ -169,3 +169,159 @@ def test_publish_run_adds_a_newer_versions_columns_and_refuses_anything_else(tmp
             )
         assert conn.execute("select count(*) from measurement.budget_plan").fetchone()[0] == 2
         assert not table_exists(conn, "measurement.mmm_diagnostics")
+
+
+def _types(conn, qualified: str) -> dict[str, str]:
+    schema, table = qualified.split(".")
+    rows = conn.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return dict(rows)
+
+
+def _summary(run: str, spend: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "run_id": [run, run],
+            "channel": ["tv", "meta"],
+            "spend": [0.1 + 0.2, spend],
+            "contribution": [1234.5600000001, float("nan")],
+            "roas": [0.1 + 0.2, 1 / 3],
+            "mroas": [2 / 3, 0.5],
+        }
+    )
+
+
+def test_money_is_written_as_decimal_and_ratios_stay_double(tmp_path) -> None:
+    """Money columns (contracts.MONEY_COLUMNS) land as MONEY_TYPE whichever way a table is
+    written, ratios stay DOUBLE, and readers get floats back."""
+    from decimal import Decimal
+
+    from triangulate.contracts import MONEY_COLUMNS, MONEY_TYPE
+    from triangulate.warehouse import publish_run, read_table, replace_tables
+
+    assert MONEY_TYPE == "DECIMAL(28,6)"
+    assert MONEY_COLUMNS["measurement.mmm_channel_summary"][:2] == ("spend", "contribution")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        replace_tables(conn, {"measurement.mmm_channel_summary": _summary("a", 5.0)})
+        publish_run(conn, "b", {"measurement.budget_plan": pd.DataFrame(
+            {"run_id": ["b"], "channel": ["tv"], "current_spend": [0.1 + 0.2]}
+        )})  # fmt: skip
+        append_rows(conn, "measurement.mta_channel_credit", pd.DataFrame(
+            {"model": ["last_touch"], "channel": ["tv"], "conversions": [0.1 + 0.2],
+             "revenue": [0.1 + 0.2]}
+        ))  # fmt: skip
+        summary = _types(conn, "measurement.mmm_channel_summary")
+        assert summary == {
+            "run_id": "VARCHAR", "channel": "VARCHAR", "spend": MONEY_TYPE,
+            "contribution": MONEY_TYPE, "roas": "DOUBLE", "mroas": "DOUBLE",
+        }  # fmt: skip
+        assert _types(conn, "measurement.budget_plan")["current_spend"] == MONEY_TYPE
+        credit = _types(conn, "measurement.mta_channel_credit")
+        assert (credit["revenue"], credit["conversions"]) == (MONEY_TYPE, "DOUBLE")
+        stored = conn.execute(
+            "select spend, contribution, roas from measurement.mmm_channel_summary "
+            "where channel = 'tv'"
+        ).fetchall()
+        assert stored == [(Decimal("0.30"), Decimal("1234.56"), 0.1 + 0.2)]
+        assert conn.execute("select current_spend from measurement.budget_plan").fetchall() == [
+            (Decimal("0.3"),)
+        ]
+        # NaN is NULL, as for any float
+        assert conn.execute(
+            "select count(*) from measurement.mmm_channel_summary where contribution is null"
+        ).fetchall() == [(1,)]
+        frame = read_table(conn, "measurement.mmm_channel_summary")
+        assert frame["spend"].dtype == "float64" and frame["contribution"].dtype == "float64"
+        assert frame["spend"].tolist() == [0.3, 5.0]
+        # a publish adding a money column at the end adds it as money
+        publish_run(conn, "c", {"measurement.budget_plan": pd.DataFrame(
+            {"run_id": ["c"], "channel": ["tv"], "current_spend": [1.0],
+             "recommended_spend": [1.25]}
+        )})  # fmt: skip
+        assert _types(conn, "measurement.budget_plan")["recommended_spend"] == MONEY_TYPE
+        # infinity is no amount: a clear error naming the column, nothing written
+        with pytest.raises(ValueError, match=r"mmm_channel_summary\.spend: 1 money value"):
+            replace_tables(conn, {"measurement.mmm_channel_summary": _summary("d", float("inf"))})
+        assert read_table(conn, "measurement.mmm_channel_summary")["run_id"].tolist() == [
+            "a",
+            "a",
+        ]
+
+
+def test_a_table_written_with_double_money_is_converted_keeping_every_row(tmp_path) -> None:
+    """A warehouse from before money was DECIMAL: the next publication converts the money
+    columns in its own transaction, every stored amount kept (and its latest_* view still
+    reads); a column holding an amount DECIMAL cannot hold keeps its type, and new rows
+    are cast to it; a failed publication converts nothing."""
+    from decimal import Decimal
+
+    from triangulate.contracts import MONEY_TYPE
+    from triangulate.warehouse import publish_run, read_table
+
+    def diagnostics(run: str) -> pd.DataFrame:
+        fitted = pd.Timestamp("2026-01-08" if run == "new" else "2026-01-01")
+        return pd.DataFrame({"run_id": [run], "fitted_at": [fitted], "published": [True]})
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        conn.execute("create schema measurement")
+        conn.execute(
+            "create table measurement.mmm_channel_summary as select * from (values "
+            "('old', 'tv', 0.1::double + 0.2::double, 1234.5600000001::double, 0.5::double)) "
+            "as t(run_id, channel, spend, contribution, roas)"
+        )
+        conn.execute(
+            "create table measurement.budget_plan as select * from (values "
+            "('old', 'tv', 'inf'::double), ('old', 'meta', 2.5::double)) "
+            "as t(run_id, channel, current_spend)"
+        )
+        conn.execute(
+            "create table measurement.mmm_diagnostics as select 'old' as run_id, "
+            "timestamp '2025-01-01' as fitted_at, true as published"
+        )
+        publish_run(conn, "old", {"measurement.mmm_diagnostics": diagnostics("old")})
+        assert _types(conn, "measurement.mmm_channel_summary")["spend"] == "DOUBLE"
+
+        # a publication refused (budget_plan's columns differ) converts nothing
+        bad_plan = pd.DataFrame({"run_id": ["new"], "current_spend": [1.0], "channel": ["tv"]})
+        with pytest.raises(ValueError, match=r"measurement\.budget_plan: columns"):
+            publish_run(conn, "new", {
+                "measurement.mmm_channel_summary": _summary("new", 5.0)[
+                    ["run_id", "channel", "spend", "contribution", "roas"]
+                ],
+                "measurement.budget_plan": bad_plan,
+            })  # fmt: skip
+        assert _types(conn, "measurement.mmm_channel_summary")["spend"] == "DOUBLE"
+
+        plan = pd.DataFrame({"run_id": ["new"], "channel": ["tv"], "current_spend": [0.1 + 0.2]})
+        publish_run(conn, "new", {
+            "measurement.mmm_diagnostics": diagnostics("new"),
+            "measurement.mmm_channel_summary": _summary("new", 5.0)[
+                ["run_id", "channel", "spend", "contribution", "roas"]
+            ],
+            "measurement.budget_plan": plan,
+        })  # fmt: skip
+        summary = _types(conn, "measurement.mmm_channel_summary")
+        assert (summary["spend"], summary["contribution"]) == (MONEY_TYPE, MONEY_TYPE)
+        assert summary["roas"] == "DOUBLE"
+        old = conn.execute(
+            "select spend, contribution, roas from measurement.mmm_channel_summary "
+            "where run_id = 'old'"
+        ).fetchall()
+        assert old == [(Decimal("0.3"), Decimal("1234.56"), 0.5)]
+        assert len(read_table(conn, "measurement.mmm_channel_summary")) == 3
+        assert conn.execute(
+            "select count(*) from measurement.latest_mmm_channel_summary"
+        ).fetchall() == [(2,)]
+        # the stored infinity does not fit DECIMAL: the column stays DOUBLE, all rows kept
+        assert _types(conn, "measurement.budget_plan")["current_spend"] == "DOUBLE"
+        rows = conn.execute(
+            "select run_id, channel, current_spend from measurement.budget_plan order by all"
+        ).fetchall()
+        assert rows == [
+            ("new", "tv", 0.3),
+            ("old", "meta", 2.5),
+            ("old", "tv", float("inf")),
+        ]

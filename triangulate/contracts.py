@@ -54,7 +54,7 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "measurement.mmm_response_curves": ("run_id", "channel", "spend", "response", "response_hdi_low", "response_hdi_high"),
     "measurement.mmm_diagnostics": ("run_id", "fitted_at", "r_hat_max", "ess_bulk_min", "divergences", "mape_in_sample", "mape_holdout", "published"),
     "measurement.budget_plan": ("run_id", "channel", "current_spend", "recommended_spend", "expected_contribution_change"),
-    "measurement.geo_experiment_results": ("experiment_id", "channel", "method", "lift_abs", "lift_pct", "ci_low", "ci_high", "p_value", "incremental_revenue", "spend_change", "iroas"),
+    "measurement.geo_experiment_results": ("experiment_id", "channel", "method", "lift_abs", "lift_pct", "ci_low", "ci_high", "p_value", "incremental_revenue", "spend_change", "iroas", "metric", "metric_kind", "incremental_conversions", "cost_per_incremental_conversion"),
     "measurement.budget_plan_summary": ("run_id", "plan", "recommended", "current_spend", "planned_spend", "expected_value", "value_hdi_low", "value_hdi_high", "value_pct_of_revenue", "p_beats_current"),
     "measurement.triangulation": ("channel", "mta_roas", "mmm_roas", "experiment_iroas", "mta_calibration_factor", "decision", "reason"),
     "measurement.experiment_plan": ("run_id", "priority", "channel", "kind", "weeks", "treatment_geos", "n_treated", "mde_pct", "mde_revenue", "spend_withheld", "min_detectable_iroas", "mroas", "mroas_hdi_low", "mroas_hdi_high", "test_priority", "pre_r2", "conclusive_likely", "reason"),
@@ -90,3 +90,40 @@ DATA_QUALITY_COLUMNS: tuple[str, ...] = (
     "table_name", "checked_at", "success", "rows", "failed_expectations", "message",
 )  # fmt: skip
 """``measurement.data_quality``: one row per gate run, in this order."""
+
+
+# --- Money (issue #20): which columns hold money, and as which SQL type -------------------
+
+MONEY_TYPE = "DECIMAL(28,6)"
+"""The SQL type of every money amount in the warehouse: an exact decimal, so a SQL client
+shows ``0.300000``, never ``0.30000000000000004`` or ``1234.5600000001``. The unit is the
+reporting currency (``marts.reporting_currency``), in major units (dollars, not cents).
+
+Six decimals, not two: the same type as the marts (dbt's ``money_type()`` macro in
+``dbt_project/macros/money.sql``, ``numeric(28, 6)``; a test checks the two agree), so
+every money column of the warehouse has one type; currencies with three minor digits
+(KWD, BHD, ...) keep them; and sums of many rows (daily spend allocated from weekly
+exports, credit split across touches) stay exact to the cent instead of accumulating one
+rounding per row. Ratios (ROAS, iROAS, mROAS, shares, percentages, p-values) and counts
+(conversions, which MTA splits into fractions) stay DOUBLE."""
+
+MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "measurement.mta_channel_credit": ("revenue",),
+    "measurement.mta_campaign_credit": ("revenue",),
+    "measurement.mta_conversion_summary": ("revenue", "attributable_revenue"),
+    "measurement.mta_calibrated_daily": ("revenue", "calibrated_revenue"),
+    "measurement.mmm_channel_summary": ("spend", "contribution", "contribution_hdi_low", "contribution_hdi_high"),
+    "measurement.mmm_weekly_contributions": ("contribution",),
+    "measurement.mmm_response_curves": ("spend", "response", "response_hdi_low", "response_hdi_high"),
+    "measurement.budget_plan": ("current_spend", "recommended_spend", "expected_contribution_change", "expected_contribution_change_hdi_low", "expected_contribution_change_hdi_high"),
+    "measurement.budget_plan_summary": ("current_spend", "planned_spend", "expected_value", "value_hdi_low", "value_hdi_high", "expected_revenue_change", "revenue_change_hdi_low", "revenue_change_hdi_high"),
+    "measurement.geo_experiment_results": ("incremental_revenue", "spend_change", "incremental_revenue_ci_low", "incremental_revenue_ci_high", "cost_per_incremental_conversion", "cost_per_incremental_conversion_ci_low", "cost_per_incremental_conversion_ci_high"),
+    "measurement.experiment_plan": ("mde_revenue", "spend_withheld"),
+}  # fmt: skip
+"""The ``measurement.*`` tables Python writes -> their money columns, which
+``triangulate.warehouse`` writes as :data:`MONEY_TYPE` (the one list: nothing else names
+them). A column listed here that a frame lacks is skipped; every other column keeps the
+type pandas gives it (DOUBLE for floats). The marts' money columns are typed by dbt
+(``to_money()``, their yml ``data_type``). Geo results' ``lift_abs`` and ``ci_low/high``
+are in the experiment's metric units (a count for a conversions metric), so not listed."""
+# --- end of money ------------------------------------------------------------------------

@@ -61,8 +61,9 @@ class DecisionRules:
 
     target_roas: float = 1.0
     """Break-even marginal ROAS (money of revenue per money of spend)."""
-    confidence: float = 0.8
-    """Posterior probability a move must have before it is made."""
+    confidence: float = 0.9
+    """Posterior probability a move must have before it is made (docs/decisions.md says why
+    0.9: at 0.8 a move on the national MMM's over-confident posterior could go the wrong way)."""
     bound_fraction: float = 0.30
     """No channel moves more than this fraction of its current spend."""
     hold_band: float = 0.02

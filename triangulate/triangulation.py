@@ -214,7 +214,8 @@ def triangulation_inputs(
     * ``mmm_roas``, ``mmm_mroas`` from ``mmm_channel_summary`` for ``mmm_run_id``
       (default: the greatest run id, i.e. the latest when ids sort by time).
     * ``experiment_iroas``: the latest experiment per channel (by ``end``) with
-      ``method == experiment_method``.
+      ``method == experiment_method`` on a money metric (a count metric's test,
+      ``metric_kind`` count, has no iROAS).
     * ``mta_calibration_factor``: from ``experiment_calibration`` (channel -> factor, e.g.
       :func:`triangulate.geo.calibration.mta_calibration_factor` on the test's geos and
       window), else MMM ROAS / MTA ROAS (MMM contribution per MTA-credited dollar);
@@ -253,6 +254,8 @@ def triangulation_inputs(
     table["experiment_iroas"] = np.nan
     if geo_experiment_results is not None and len(geo_experiment_results):
         exp = geo_experiment_results[geo_experiment_results["method"] == experiment_method]
+        if "metric_kind" in exp:
+            exp = exp[exp["metric_kind"].astype(str) != "count"]
         if "end_date" in exp:
             exp = exp.sort_values("end_date")
         cols = [c for c in ("iroas", "iroas_ci_low", "iroas_ci_high") if c in exp]

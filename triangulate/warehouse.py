@@ -8,6 +8,11 @@ Publishing is transactional: a run's rows for several ``measurement.*`` tables l
 together or not at all, so a failed run never leaves a half-published result and the
 previous published run stays readable.
 
+Money is written exact: the columns :data:`triangulate.contracts.MONEY_COLUMNS` lists for a
+table are cast to :data:`~triangulate.contracts.MONEY_TYPE` (DECIMAL) on the way in, and a
+table an older version created with DOUBLE money is converted in the same transaction.
+Readers get floats back (:func:`read_table`), as they always did.
+
 This module also owns the few questions every reader of the warehouse asks the same way:
 which MMM run is the published one (:func:`latest_published_mmm_run`) and which currency
 the marts hold money in (:func:`reporting_currency`).
@@ -15,14 +20,20 @@ the marts hold money in (:func:`reporting_currency`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from triangulate.contracts import MONEY_COLUMNS, MONEY_TYPE
 from triangulate.paths import warehouse_path
+
+log = logging.getLogger(__name__)
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "measurement")
 """Schema names of docs/contracts.md §5, exactly."""
@@ -74,7 +85,10 @@ def read_table(
 
     ``columns``: read only those of them the table has (in the table's order), e.g. what
     a quality suite checks; ``None`` reads every column. ``files``: only the rows whose
-    ``_file`` (a raw table's landing file) is one of these; ``None`` reads every row."""
+    ``_file`` (a raw table's landing file) is one of these; ``None`` reads every row.
+
+    Money (DECIMAL in the warehouse) comes back as float64, like every other number:
+    numpy code never meets ``decimal.Decimal`` objects."""
     if not table_exists(conn, qualified):
         raise LookupError(
             f"warehouse table {qualified} does not exist (materialize its asset first)"
@@ -86,11 +100,24 @@ def read_table(
         chosen = [c for c in present if c in wanted] or present[:1]
         selected = ", ".join('"' + c.replace('"', '""') + '"' for c in chosen)
     if files is None:
-        return conn.execute(f"select {selected} from {qualified}").df()
-    return conn.execute(
-        f"select {selected} from {qualified} where _file in (select unnest(?::varchar[]))",
-        [list(files)],
-    ).df()
+        frame = conn.execute(f"select {selected} from {qualified}").df()
+    else:
+        frame = conn.execute(
+            f"select {selected} from {qualified} where _file in (select unnest(?::varchar[]))",
+            [list(files)],
+        ).df()
+    return _decimals_as_floats(frame)
+
+
+def _decimals_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with any column of ``decimal.Decimal`` objects as float64 (DuckDB's
+    ``.df()`` already converts DECIMAL; this keeps it so whatever the driver does)."""
+    for name in frame.columns[[dtype == np.dtype(object) for dtype in frame.dtypes]]:
+        column = frame[name]
+        present = column.notna().to_numpy()
+        if present.any() and isinstance(column.iloc[int(present.argmax())], Decimal):
+            frame[name] = pd.to_numeric(column).astype(float)
+    return frame
 
 
 @contextmanager
@@ -106,14 +133,72 @@ def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
 
 
+def _quoted(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
 @contextmanager
-def _incoming(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> Iterator[str]:
-    """``frame`` registered as the relation ``_incoming`` for the block."""
+def _incoming(
+    conn: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataFrame
+) -> Iterator[str]:
+    """``frame`` as a relation for the block: its columns as they are, but the money
+    columns of ``qualified`` (``contracts.MONEY_COLUMNS``) cast to ``MONEY_TYPE``. A
+    money value that is not finite is a clear error naming the column (DECIMAL has no
+    infinity); NaN is NULL, as for every float."""
+    money = [c for c in MONEY_COLUMNS.get(qualified, ()) if c in frame.columns]
+    for name in money:
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+        infinite = int(np.isinf(values).sum())
+        if infinite:
+            raise ValueError(
+                f"{qualified}.{name}: {infinite} money value(s) are infinite; money is "
+                f"written as {MONEY_TYPE}, which holds finite amounts only"
+            )
     conn.register("_incoming", frame)
     try:
-        yield "_incoming"
+        if not money:
+            yield "_incoming"
+            return
+        columns = ", ".join(
+            f"cast({_quoted(c)} as {MONEY_TYPE}) as {_quoted(c)}" if c in money else _quoted(c)
+            for c in frame.columns
+        )
+        yield f"(select {columns} from _incoming)"
     finally:
         conn.unregister("_incoming")
+
+
+def _migrate_money_columns(conn: duckdb.DuckDBPyConnection, qualified: str) -> None:
+    """A table written before money was DECIMAL: its money columns become ``MONEY_TYPE``
+    in place (in the caller's transaction; every stored amount kept, to the micro-unit).
+    A column holding a value DECIMAL cannot (NaN, infinity, beyond 10^22) keeps its type,
+    with a warning: new rows are then cast to it, and nothing stored is lost."""
+    wanted = MONEY_COLUMNS.get(qualified, ())
+    if not wanted:
+        return
+    types = {r[0]: r[1] for r in conn.execute(f"describe {qualified}").fetchall()}
+    for name in wanted:
+        kind = types.get(name)
+        numeric = kind in _NUMERIC_TYPES or str(kind).startswith("DECIMAL")
+        if kind == MONEY_TYPE or not numeric:
+            continue
+        column = _quoted(name)
+        unrepresentable = conn.execute(
+            f"select count(*) from {qualified} where {column} is not null "
+            f"and try_cast({column} as {MONEY_TYPE}) is null"
+        ).fetchall()[0][0]
+        if unrepresentable:
+            log.warning(
+                "%s.%s stays %s: %d stored value(s) do not fit %s",
+                qualified, name, kind, unrepresentable, MONEY_TYPE,
+            )  # fmt: skip
+            continue
+        conn.execute(f"alter table {qualified} alter column {column} set data type {MONEY_TYPE}")
+
+
+_NUMERIC_TYPES = frozenset(
+    {"DOUBLE", "FLOAT", "REAL", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
+)
 
 
 def _append(
@@ -129,10 +214,11 @@ def _append(
     table otherwise); with ``allow_new_columns`` a frame that adds columns at the end adds
     them to the table (earlier rows get NULL). ``replace_run``: delete that run's rows first.
     """
-    with _incoming(conn, frame) as incoming:
+    with _incoming(conn, qualified, frame) as incoming:
         if not table_exists(conn, qualified):
             conn.execute(f"create table {qualified} as select * from {incoming}")
             return
+        _migrate_money_columns(conn, qualified)
         existing = [r[0] for r in conn.execute(f"describe {qualified}").fetchall()]
         if allow_new_columns and list(frame.columns[: len(existing)]) == existing:
             # a newer version added columns at the end: earlier rows get NULL there
@@ -155,7 +241,7 @@ def replace_tables(
     """Replace several tables' contents in one transaction (all or nothing); row counts."""
     with _transaction(conn):
         for qualified, frame in tables.items():
-            with _incoming(conn, frame) as incoming:
+            with _incoming(conn, qualified, frame) as incoming:
                 conn.execute(f"create or replace table {qualified} as select * from {incoming}")
     return {qualified: len(frame) for qualified, frame in tables.items()}
 

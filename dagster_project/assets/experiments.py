@@ -133,8 +133,9 @@ def experiment_spend_changes(
     owners=["team:marketing-science"],
     description="Every registered geo experiment (staging.stg_experiments__registry: the latest entry per id) "
     "x method (synthetic control as GeoLift's default, difference-in-differences): lift, conformal interval, "
-    "p-value, incremental revenue, spend change (against the control geos' spend trend; money in the marts' "
-    "currency) and iROAS, on the spec's weekly metric by geo.",
+    "p-value, spend change (against the control geos' spend trend; money in the marts' currency), on the "
+    "spec's weekly metric by geo: incremental revenue and iROAS for a money metric (net_revenue), "
+    "incremental_conversions and cost_per_incremental_conversion for a count (orders); metric_kind says which.",
 )
 def geo_experiment_results(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource
@@ -162,8 +163,11 @@ def geo_experiment_results(
         "ci_low",
         "ci_high",
         "p_value",
+        "metric",
         "incremental_revenue",
         "iroas",
+        "incremental_conversions",
+        "cost_per_incremental_conversion",
         "status",
     ]
     return dg.MaterializeResult(

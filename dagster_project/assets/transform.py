@@ -1,10 +1,15 @@
 """Transform: the dbt project as Dagster assets (group ``transform``); dbt tests become
 asset checks."""
 
+import contextlib
+import io
 import json
+import logging
 import os
+import re
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -268,11 +273,163 @@ def dbt_environment() -> Iterator[None]:
 class TriangulateDbtCliResource(DbtCliResource):
     """dbt commands on the warehouse Python opens: each starts inside
     :func:`dbt_environment` (the subprocess and dagster-dbt's in-process adapter both read
-    ``TRIANGULATE_HOME`` when the command starts)."""
+    ``TRIANGULATE_HOME`` when the command starts), and its output reaches the run's log
+    as :class:`DbtConsole` says, not as one console line per node."""
 
     def cli(self, args, **kwargs):
+        started = time.monotonic()
         with dbt_environment(), dbt_dies_with_this_process():
-            return super().cli(args, **kwargs)
+            invocation = super().cli(args, **kwargs)
+        context = kwargs.get("context")
+        log = context.log if context is not None else dg.get_dagster_logger()
+        return DbtConsole(log, " ".join(map(str, args)), started).attach(invocation)
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+"""dbt's terminal colour codes (``\x1b[31mFAIL 1\x1b[0m``)."""
+
+
+class DagsterDbtAtDebug(logging.Filter):
+    """dagster-dbt's INFO records (its module logger is Dagster's shared ``dagster.builtin``)
+    at DEBUG: ``Running dbt command: ...``, ``Finished dbt command: ...``, which subset and
+    which partial-parse file it uses. Other libraries' records on that logger are untouched."""
+
+    PACKAGE = f"{os.sep}dagster_dbt{os.sep}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and self.PACKAGE in (record.pathname or ""):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+def _dagster_dbt_at_debug() -> None:
+    builtin = logging.getLogger("dagster.builtin")  # dagster.get_dagster_logger()
+    if not any(isinstance(f, DagsterDbtAtDebug) for f in builtin.filters):
+        builtin.addFilter(DagsterDbtAtDebug())
+
+
+_dagster_dbt_at_debug()
+
+DBT_RESULT_EVENTS = frozenset(
+    {"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult", "SkippingDetails"}
+)
+"""dbt events that end a node (``SkippingDetails``: skipped because an upstream failed)."""
+
+DBT_NODE_STATUS = {
+    "success": "passed", "pass": "passed", "no-op": "passed",
+    "warn": "warned",
+    "error": "errored", "fail": "errored", "runtime error": "errored",
+    "skipped": "skipped",
+}  # fmt: skip
+"""A dbt node status -> how the summary counts it."""
+
+DBT_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.DEBUG,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+"""A dbt event's level -> the run log's: dbt's progress (``1 of 265 START ...``, ``OK
+created ...``, INFO in dbt) is DEBUG here; what dbt warns or errors about stays so."""
+
+
+class DbtConsole:
+    """One dbt invocation's output as run-log lines, so a pipeline run's console is not
+    ~530 dbt progress lines (issue #20).
+
+    * every dbt line at DEBUG (the Dagster UI shows it with the debug filter; dbt's own
+      ``target/dbt.log`` has it too), except
+    * what dbt logs as a warning or error, at WARNING / ERROR, with the node's name
+      (``3 of 9 FAIL 1 accepted_values_stg_offline__spend_period ... [FAIL 1 in 0.04s]``,
+      ``Failure in test ...``, ``Encountered an error ...``), and a line of dbt's that is
+      not one of its JSON events (a crash), at WARNING;
+    * at INFO, ``dbt build: started`` once dbt runs (a build takes minutes; the runner's
+      heartbeat then says the step is still running), and when dbt has exited one summary
+      line: ``dbt build: 40 models, 225 tests: 263 passed, 1 warned, 1 errored, 0 skipped
+      in 1m 05s``.
+
+    dbt's colour codes are dropped. dagster-dbt's own INFO lines around it (``Running dbt
+    command: ...``, ``Finished dbt command``, the subset and partial-parse notes) are DEBUG
+    too (:class:`DagsterDbtAtDebug`): the summary says what ran.
+
+    The one place: dagster-dbt writes each event's text to ``sys.stdout`` as it reads it
+    (``DbtCliInvocation.stream_raw_events``); :meth:`attach` wraps that method of the
+    invocation so the text is caught there, only while dagster-dbt reads dbt's output (not
+    while the run handles the events), and logged as above instead.
+    """
+
+    def __init__(self, log, command: str, started: float | None = None) -> None:
+        self.log = log
+        self.command = command
+        self.started = time.monotonic() if started is None else started
+        self.nodes: dict[str, tuple[str, str]] = {}  # unique_id -> (resource type, outcome)
+        self.summarized = False
+
+    def attach(self, invocation):
+        """``invocation`` (dbt started) with its raw events read through this console."""
+        read = invocation.stream_raw_events
+        self.log.info(f"dbt {self.command}: started")
+
+        def stream_raw_events() -> Iterator:
+            events = read()
+            try:
+                while True:
+                    caught = io.StringIO()
+                    with contextlib.redirect_stdout(caught):
+                        event = next(events, None)
+                    self._lines(caught.getvalue(), event)
+                    if event is None:
+                        return
+                    self.event(event.raw_event)
+                    yield event
+            finally:
+                self.summary()
+
+        invocation.stream_raw_events = stream_raw_events
+        return invocation
+
+    def _lines(self, text: str, event) -> None:
+        """What dagster-dbt wrote while reading up to ``event``: the event's own text last
+        (logged by :meth:`event`), before it any line that was not a dbt event."""
+        lines = text.splitlines()
+        if event is not None and lines and lines[-1] == str(event):
+            lines.pop()
+        for line in lines:
+            if line.strip():
+                self.log.warning(f"dbt {self.command}: {ANSI_ESCAPE.sub('', line)}")
+
+    def event(self, raw: dict) -> None:
+        info = raw.get("info", {})
+        message = ANSI_ESCAPE.sub("", str(info.get("msg", ""))).rstrip()
+        level = DBT_LEVELS.get(str(info.get("level")), logging.DEBUG)
+        if message.strip():
+            self.log.log(level, message)
+        node = (raw.get("data") or {}).get("node_info") or {}
+        unique_id = node.get("unique_id")
+        if info.get("name") in DBT_RESULT_EVENTS and unique_id:
+            status = "skipped" if info.get("name") == "SkippingDetails" else node.get("node_status")
+            outcome = DBT_NODE_STATUS.get(str(status).lower())
+            if outcome is None:
+                outcome = {logging.WARNING: "warned", logging.ERROR: "errored"}.get(level, "passed")
+            self.nodes[unique_id] = (unique_id.split(".", 1)[0], outcome)
+
+    def summary(self) -> str:
+        """The INFO line (logged once, when dbt's output ends)."""
+        kinds: dict[str, int] = {}
+        outcomes = dict.fromkeys(("passed", "warned", "errored", "skipped"), 0)
+        for kind, outcome in self.nodes.values():
+            kinds[kind] = kinds.get(kind, 0) + 1
+            outcomes[outcome] += 1
+        what = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in kinds.items())
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items())
+        seconds = time.monotonic() - self.started
+        minutes, whole = divmod(round(seconds), 60)
+        took = f"{seconds:.1f}s" if seconds < 60 else f"{minutes}m {whole:02d}s"
+        line = f"dbt {self.command}: {what or 'no nodes'}: {counts} in {took}"
+        if not self.summarized:
+            self.summarized = True
+            self.log.info(line)
+        return line
 
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

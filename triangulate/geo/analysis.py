@@ -10,21 +10,30 @@ Units and definitions (treated group = the average of the treatment geos):
 * ``ci_low``, ``ci_high``: the interval for ``lift_abs`` at ``interval_level`` (default
   90 %); ``interval_method`` says how it was built (conformal, see below).
 * ``lift_pct``: percent, ``100 * sum(ATT_t) / sum(counterfactual_t)`` over the test.
-* ``incremental_revenue``: ``lift_abs * n_treated_geos * n_test_periods``, the total
-  effect over the treatment geos and the window (currency units when the metric is
-  revenue).
+* ``metric``: what was analysed (the spec's metric, e.g. ``net_revenue``, ``orders``);
+  ``metric_kind``: ``money`` or ``count``, by the one rule
+  :meth:`~triangulate.geo.panel.MetricLabels.of` (``auto``: money when the name says
+  revenue, sales, value, ...), the rule the geo CLI labels its output with.
+* ``incremental_revenue`` (money metrics only, else NULL):
+  ``lift_abs * n_treated_geos * n_test_periods``, the total effect over the treatment geos
+  and the window (currency units).
 * ``spend_change``: the test's spend difference in the treatment geos (total, currency
   units; negative for a holdout, positive for a heavy-up).
-* ``iroas = incremental_revenue / spend_change``. A holdout of a channel that works
-  loses revenue (negative) by removing spend (negative): iROAS is positive.
+* ``iroas = incremental_revenue / spend_change`` (money only). A holdout of a channel that
+  works loses revenue (negative) by removing spend (negative): iROAS is positive.
+* ``incremental_conversions`` (count metrics only, else NULL): the same total effect in the
+  metric's own units (orders for an ``orders`` experiment); ``cost_per_incremental_conversion
+  = spend_change / incremental_conversions`` (currency per unit; NULL when the increment is
+  0). Their intervals (``*_ci_low/high``) follow; a cost's interval is NULL where the
+  increment's interval contains 0 (the cost is then unbounded).
 * ``p_value``: conformal p-value of "no effect" (what it assumes: :data:`P_VALUE_ASSUMES`).
 * ``status``, ``notes``: ``ok``; ``warning`` with a note (e.g. the test overlaps another
   experiment in geos and dates); or ``error``: the experiment could not be analysed, one row
   with method ``none`` whose ``notes`` say why (the others are analysed all the same).
 
-A metric that is not money (``conversions``) keeps the table's column names;
-:func:`relabel_results` names them for people (``incremental_conversions``, cost per
-incremental conversion) where the CLI prints and writes them.
+The table's column names are fixed (SQL reads them); :func:`relabel_results` names a count
+metric's columns after the metric (``incremental_orders``, ``cost_per_incremental_order``)
+where the CLI prints and writes them.
 
 Intervals and checks (why not cluster-robust SEs: with 6 vs 6 geos their asymptotics
 do not hold and they under-cover):
@@ -77,6 +86,10 @@ DIAGNOSTIC_COLUMNS = (
     "incremental_revenue_ci_high",
     "iroas_ci_low",
     "iroas_ci_high",
+    "incremental_conversions_ci_low",
+    "incremental_conversions_ci_high",
+    "cost_per_incremental_conversion_ci_low",
+    "cost_per_incremental_conversion_ci_high",
     "counterfactual_total",
     "pre_rmse",
     "pre_r2",
@@ -93,7 +106,6 @@ DIAGNOSTIC_COLUMNS = (
     "n_test_periods",
     "period_days",
     "kind",
-    "metric",
     "start_date",
     "end_date",
     *GEO_EXPERIMENT_STATUS_COLUMNS,
@@ -116,12 +128,21 @@ log = logging.getLogger(__name__)
 
 CONFORMAL_INTERVAL = "conformal: moving-block permutations in time (Chernozhukov-Wüthrich-Zhu)"
 
+OUTCOME_COLUMNS: dict[str, tuple[str, str]] = {
+    "money": ("incremental_revenue", "iroas"),
+    "count": ("incremental_conversions", "cost_per_incremental_conversion"),
+}
+"""``metric_kind`` -> its (total increment, efficiency ratio) columns; each has
+``_ci_low``/``_ci_high`` diagnostics. The other kind's columns are NULL on the row."""
+
+TEXT_COLUMNS = ("method", "metric", "metric_kind", "kind", *GEO_EXPERIMENT_STATUS_COLUMNS)
+
 
 def empty_results() -> pd.DataFrame:
     """A zero-row ``geo_experiment_results`` frame with every column, for empty registries."""
     return pd.DataFrame(
         {
-            c: pd.Series(dtype=object if c in GEO_EXPERIMENT_STATUS_COLUMNS else float)
+            c: pd.Series(dtype=object if c in TEXT_COLUMNS else float)
             for c in RESULT_COLUMNS + DIAGNOSTIC_COLUMNS
         }
     )
@@ -220,6 +241,35 @@ def _ratio_interval(low: float, high: float, denominator: float | None) -> tuple
     return (min(a, b), max(a, b))
 
 
+def _outcome_columns(
+    labels: MetricLabels, incremental: float, low: float, high: float, spend_change: float | None
+) -> dict[str, float]:
+    """The increment and its ratio to spend, with intervals, in the columns of
+    ``labels.kind`` (:data:`OUTCOME_COLUMNS`); the other kind's columns NaN.
+
+    Money: ``iroas = incremental / spend``. Count: cost per outcome ``spend / incremental``
+    (NaN at 0), its interval NaN unless the increment's interval excludes 0."""
+    spend = float(spend_change) if spend_change else float("nan")
+    if labels.money:
+        ratio = incremental / spend
+        ratio_low, ratio_high = _ratio_interval(low, high, spend_change)
+    else:
+        ratio = spend / incremental if incremental != 0 else float("nan")
+        bounded = np.isfinite(spend) and np.sign(low) * np.sign(high) > 0
+        a, b = (spend / low, spend / high) if bounded else (float("nan"), float("nan"))
+        ratio_low, ratio_high = min(a, b), max(a, b)
+    out = {}
+    for kind, (inc_column, ratio_column) in OUTCOME_COLUMNS.items():
+        own = kind == labels.kind
+        for column, value in (
+            (inc_column, incremental), (f"{inc_column}_ci_low", low),
+            (f"{inc_column}_ci_high", high), (ratio_column, ratio),
+            (f"{ratio_column}_ci_low", ratio_low), (f"{ratio_column}_ci_high", ratio_high),
+        ):  # fmt: skip
+            out[column] = float(value) if own else float("nan")
+    return out
+
+
 def analyze_experiment(
     spec: Mapping | ExperimentSpec,
     panel: pd.DataFrame | WidePanel,
@@ -229,6 +279,7 @@ def analyze_experiment(
     methods: Sequence[Method] = METHODS,
     n_placebos: int = 200,
     seed: int = 0,
+    labels: MetricLabels | None = None,
 ) -> pd.DataFrame:
     """Rows of ``geo_experiment_results`` for one experiment, one per method.
 
@@ -237,7 +288,9 @@ def analyze_experiment(
     start, end, metric). ``panel``: long ``date, geo, value`` (daily or weekly; value is
     the spec's metric) or an already pivoted :class:`WidePanel`. ``spend_change``: total
     spend difference of the test (negative for a holdout); falls back to the spec's
-    ``spend_change``; without one, iROAS is NaN.
+    ``spend_change``; without one, iROAS (cost per outcome) is NaN. ``labels``: whether
+    the metric is money (default :meth:`MetricLabels.of` the spec's metric, ``auto``), which
+    fills either the money or the count columns (module docstring).
 
     Only periods up to the test's end are used (later periods may carry a cooldown).
     """
@@ -246,6 +299,8 @@ def analyze_experiment(
     wide = panel if isinstance(panel, WidePanel) else to_wide(panel, source=f"panel for {spec.id}")
     if spend_change is None:
         spend_change = spec.spend_change
+    if labels is None:
+        labels = MetricLabels.of(spec.metric)
     treated = wide.geo_index(spec.treatment_geos, what=f"experiment {spec.id} treatment_geos")
     if spec.control_geos is None:
         donors = np.array([i for i in range(len(wide.geos)) if i not in set(treated)], dtype=int)
@@ -296,8 +351,9 @@ def analyze_experiment(
         pct_low = _pct_from_abs(ci_low, conformal.y1_test_mean)
         pct_high = _pct_from_abs(ci_high, conformal.y1_test_mean)
         units = len(treated) * n_test
-        inc_low, inc_high = ci_low * units, ci_high * units
-        iroas_low, iroas_high = _ratio_interval(inc_low, inc_high, spend_change)
+        outcome = _outcome_columns(
+            labels, incremental, ci_low * units, ci_high * units, spend_change
+        )
 
         time_pct, time_p = float("nan"), float("nan")
         if n_pre >= 3 * n_test:
@@ -323,17 +379,14 @@ def analyze_experiment(
                 "ci_low": ci_low,
                 "ci_high": ci_high,
                 "p_value": p_value,
-                "incremental_revenue": incremental,
                 "spend_change": float("nan") if spend_change is None else float(spend_change),
-                "iroas": incremental / spend_change if spend_change else float("nan"),
+                "metric": spec.metric,
+                "metric_kind": labels.kind,
+                **outcome,
                 "interval_method": CONFORMAL_INTERVAL,
                 "interval_level": 1 - alpha,
                 "lift_pct_ci_low": pct_low,
                 "lift_pct_ci_high": pct_high,
-                "incremental_revenue_ci_low": inc_low,
-                "incremental_revenue_ci_high": inc_high,
-                "iroas_ci_low": iroas_low,
-                "iroas_ci_high": iroas_high,
                 "counterfactual_total": float(counterfactual.sum()) * len(treated),
                 "pre_rmse": fit.pre_rmse,
                 "pre_r2": fit.pre_r2,
@@ -350,7 +403,6 @@ def analyze_experiment(
                 "n_test_periods": n_test,
                 "period_days": wide.period_days,
                 "kind": spec.kind,
-                "metric": spec.metric,
                 "start_date": spec.start,
                 "end_date": spec.end,
                 "status": "ok",
@@ -370,7 +422,8 @@ def error_row(spec: ExperimentSpec, reason: str) -> pd.DataFrame:
     row = {c: float("nan") for c in RESULT_COLUMNS + DIAGNOSTIC_COLUMNS}
     row.update(
         experiment_id=spec.id, channel=spec.channel, method=NO_METHOD, kind=spec.kind,
-        metric=spec.metric, start_date=spec.start, end_date=spec.end,
+        metric=spec.metric, metric_kind=MetricLabels.of(spec.metric).kind,
+        start_date=spec.start, end_date=spec.end,
         spend_change=float("nan") if spec.spend_change is None else float(spec.spend_change),
         status="error", notes=f"not analysed{where}: {note}",
     )  # fmt: skip
@@ -378,58 +431,43 @@ def error_row(spec: ExperimentSpec, reason: str) -> pd.DataFrame:
 
 
 def relabel_results(results: pd.DataFrame, labels: MetricLabels) -> pd.DataFrame:
-    """``results`` with columns named for ``labels``' metric: unchanged for money; for a
-    count, ``incremental_revenue*`` -> ``incremental_<metric>*`` and ``iroas*`` -> the cost
-    per incremental outcome (``spend_change / incremental``; its interval is NaN where the
-    incremental interval contains 0, as the cost is then unbounded)."""
+    """``results`` as the CLI writes them, in the words of ``labels``' metric: unchanged for
+    money; for a count, without the (NULL) money columns and with the count columns named
+    after the metric (``incremental_conversions*`` -> ``incremental_<metric>*``,
+    ``cost_per_incremental_conversion*`` -> ``cost_per_incremental_<unit>*``)."""
     if labels.money:
         return results
-    out = results.copy()
-    spend = out["spend_change"].to_numpy(dtype=float)
-    inc = out["incremental_revenue"].to_numpy(dtype=float)
-    low = out["incremental_revenue_ci_low"].to_numpy(dtype=float)
-    high = out["incremental_revenue_ci_high"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cost = np.where(inc != 0, spend / inc, np.nan)
-        bounded = np.sign(low) * np.sign(high) > 0
-        a, b = spend / low, spend / high
-        out["iroas"] = cost
-        out["iroas_ci_low"] = np.where(bounded, np.minimum(a, b), np.nan)
-        out["iroas_ci_high"] = np.where(bounded, np.maximum(a, b), np.nan)
-    return out.rename(
-        columns={
-            "incremental_revenue": labels.incremental,
-            "incremental_revenue_ci_low": f"{labels.incremental}_ci_low",
-            "incremental_revenue_ci_high": f"{labels.incremental}_ci_high",
-            "iroas": labels.ratio,
-            "iroas_ci_low": f"{labels.ratio}_ci_low",
-            "iroas_ci_high": f"{labels.ratio}_ci_high",
-        }
-    )
+    money_columns = [
+        f"{column}{suffix}"
+        for column in OUTCOME_COLUMNS["money"]
+        for suffix in ("", "_ci_low", "_ci_high")
+    ]
+    inc, ratio = OUTCOME_COLUMNS["count"]
+    names = {}
+    for suffix in ("", "_ci_low", "_ci_high"):
+        names[f"{inc}{suffix}"] = f"{labels.incremental}{suffix}"
+        names[f"{ratio}{suffix}"] = f"{labels.ratio}{suffix}"
+    return results.drop(columns=money_columns, errors="ignore").rename(columns=names)
 
 
 def format_results(results: pd.DataFrame, labels: MetricLabels | None = None) -> str:
     """A short human-readable summary of result rows (what the CLI prints), in the words of
-    ``labels`` (default: money, from the rows' ``metric``), then what the p-value assumes."""
+    ``labels`` (default: each row's ``metric`` and ``metric_kind``), then what the p-value
+    assumes."""
     lines = []
     for row in results.itertuples(index=False):
         if getattr(row, "status", "ok") == "error":
             lines.append(f"{row.experiment_id}: {row.notes}")
             continue
-        words = labels or MetricLabels(metric=str(row.metric), money=True)
+        words = labels or MetricLabels(metric=str(row.metric), money=row.metric_kind != "count")
+        inc_column, ratio_column = OUTCOME_COLUMNS[words.kind]
+        total, ratio = getattr(row, inc_column), getattr(row, ratio_column)
         level = f"{row.interval_level:.0%}"
-        if words.money:
-            ratio = row.iroas
-            incremental = f"incremental {row.incremental_revenue:+,.0f}"
-        else:
-            ratio = (
-                row.spend_change / row.incremental_revenue if row.incremental_revenue else np.nan
-            )
-            incremental = f"incremental {words.metric} {row.incremental_revenue:+,.0f}"
+        what = "" if words.money else f" {words.metric}"
         lines.append(
             f"{row.experiment_id} [{row.method}]: lift {row.lift_pct:+.2f}% "
             f"({row.lift_abs:+,.2f} per geo-period, {level} CI {row.ci_low:+,.2f} .. "
-            f"{row.ci_high:+,.2f}; p = {row.p_value:.3f}), {incremental}"
+            f"{row.ci_high:+,.2f}; p = {row.p_value:.3f}), incremental{what} {total:+,.0f}"
             + (f", {words.ratio_label} {ratio:,.2f}" if np.isfinite(ratio) else "")
         )
         lines.append(

@@ -184,8 +184,11 @@ def lift_test_rows(
 ) -> pd.DataFrame:
     """pymc-marketing lift-test rows for one experiment result.
 
-    ``result``: a ``geo_experiment_results`` row (needs channel, spend_change,
-    incremental_revenue, incremental_revenue_ci_low/high, interval_level, start, end).
+    ``result``: a ``geo_experiment_results`` row (needs channel, spend_change, the increment
+    with its interval, interval_level, start, end). The increment is the row's
+    ``metric_kind``'s (:data:`~triangulate.geo.analysis.OUTCOME_COLUMNS`):
+    ``incremental_revenue`` for money, ``incremental_conversions`` for a count, in the
+    units of the MMM's target, which :func:`calibrating_results` made the row's metric.
     ``baseline_spend_per_day``: the channel's spend per day in the treatment geos at the
     test's operating point, what they would have spent without the test, e.g.
     ``experiment_spend(...).treated_per_day`` (a number, or ``{geo: spend per day}`` for
@@ -224,7 +227,11 @@ def lift_test_rows(
     ``delta_y`` times ``s_g``, and ``sigma * sqrt(s_g)``, so the geo rows together carry
     the information of one experiment, not one per geo.
     """
+    from triangulate.geo.analysis import OUTCOME_COLUMNS
+
     row = dict(result)
+    kind = row.get("metric_kind")
+    incremental = OUTCOME_COLUMNS[kind if kind in OUTCOME_COLUMNS else "money"][0]
     spend_change = row.get("spend_change")
     if spend_change is None or not np.isfinite(spend_change) or spend_change == 0:
         raise ValueError(
@@ -234,7 +241,7 @@ def lift_test_rows(
     periods = days / mmm_period_days
     level = float(row["interval_level"])
     z = float(norm.ppf(0.5 + level / 2))
-    sigma = (row["incremental_revenue_ci_high"] - row["incremental_revenue_ci_low"]) / (2 * z)
+    sigma = (row[f"{incremental}_ci_high"] - row[f"{incremental}_ci_low"]) / (2 * z)
     if not np.isfinite(sigma) or sigma <= 0:
         raise ValueError(
             f"experiment {row.get('experiment_id')}: the interval is not finite; cannot derive sigma"
@@ -255,7 +262,7 @@ def lift_test_rows(
         scale = periods * baseline_spend_per_day / market_spend_per_day
         baseline_spend_per_day = market_spend_per_day
     delta_x = spend_change / scale
-    delta_y = row["incremental_revenue"] / scale
+    delta_y = row[incremental] / scale
     sigma = sigma / scale
     if isinstance(baseline_spend_per_day, Mapping):
         geos = list(baseline_spend_per_day)

@@ -167,7 +167,7 @@ def analyze(
     }
     try:
         long = load_panel_csv(panel, _columns(date_column, geo_column, value_column))
-        results = analyze_experiment(spec, long, spend_change, alpha=alpha)
+        results = analyze_experiment(spec, long, spend_change, alpha=alpha, labels=labels)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"triangulate geo analyze: {exc}", err=True)
         raise typer.Exit(code=2) from None

@@ -109,6 +109,11 @@ class MetricLabels:
         return cls(metric=metric, money=money)
 
     @property
+    def kind(self) -> str:
+        """``money`` or ``count``: ``metric_kind`` of ``measurement.geo_experiment_results``."""
+        return "money" if self.money else "count"
+
+    @property
     def unit(self) -> str:
         """One outcome, singular: ``conversion`` for ``conversions``."""
         name = self.metric.strip().replace(" ", "_")

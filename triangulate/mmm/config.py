@@ -57,6 +57,10 @@ class ModelConfig:
 @dataclass(frozen=True)
 class PriorConfig:
     media_beta_sigma_total: float = 1.0
+    geo_beta_sd: float = 0.0
+    """Geo model only: prior scale (HalfNormal) of the geos' deviation from the national
+    saturation beta on the log scale (partial pooling, non-centered); 0 pools fully: every
+    geo shares the national beta of the channel on its population-scaled data."""
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -279,6 +283,7 @@ def _check_values(config: MMMConfig, source: str) -> None:
         f"must be >= 1, got {m.trend_changepoints}",
     )
     need(config.priors.media_beta_sigma_total > 0, "priors.media_beta_sigma_total", "must be > 0")
+    need(config.priors.geo_beta_sd >= 0, "priors.geo_beta_sd", "must be >= 0")
     need(
         s.chains >= 1 and s.draws >= 1 and s.tune >= 0,
         "sampler",

@@ -1,7 +1,7 @@
 """Build and fit the Bayesian MMM on pymc-marketing 1.3 (``pymc_marketing.mmm.MMM``).
 
-The model, on the max-scaled target ``y~ = y / max(y)`` and max-scaled spend
-``x~_c = x_c / max(x_c)`` (pymc-marketing's default scaling; per geo in the geo model)::
+The national model, on the max-scaled target ``y~ = y / max(y)`` and max-scaled spend
+``x~_c = x_c / max(x_c)`` (pymc-marketing's default scaling)::
 
     y~_t = intercept + trend_t + seasonality_t + sum_c beta_c * sat_c(adstock_c(x~_c)_t)
            + sum_k gamma_k * z_k,t + noise_t
@@ -10,6 +10,15 @@ with normalized adstock weights (geometric, Weibull or delayed, ``l_max`` weeks)
 or Hill saturation, a yearly Fourier seasonality, a piecewise-linear trend and controls
 ``z`` centered on their mean and divided by their maximum absolute deviation. Contributions are reported in the target's
 original units (multiplied back by ``max(y)``).
+
+The geo model (``model.hierarchy: geo``, pymc-marketing's MMM with ``dims=("geo",)``) has
+the same terms per geo on population-scaled data (``geo_scaling``): each geo's target is
+divided by its mean weekly target, and its spend by ``size_g x max_t(national spend_c)``
+with ``size_g`` the geo's share of the target, so a geo's scaled response to the same spend
+per head is the same curve in every geo. Adstock and saturation shapes, seasonality,
+trend and controls are shared by all geos; the saturation betas are national (or pooled
+with a small per-geo deviation, ``priors.geo_beta_sd``); intercept and noise scale are
+per geo (see ``model_priors``).
 
 Pure Python: no dagster import. Heavy libraries are imported at module level here; the
 CLI imports this module inside its command.
@@ -44,7 +53,7 @@ from pymc_marketing.mmm import (
 )
 from pymc_marketing.mmm.additive_effect import LinearTrendEffect
 from pymc_marketing.mmm.linear_trend import LinearTrend
-from pymc_marketing.mmm.scaling import DataDerivedScaling, Scaling
+from pymc_marketing.mmm.scaling import FixedScaling, Scaling
 
 from triangulate.mmm.config import ConfigError, MMMConfig, check_columns, resolve_controls
 
@@ -336,11 +345,12 @@ def spend_share_beta_sigma(data: WeeklyData, total_sigma: float) -> dict[str, fl
 
     ``sigma_c = total_sigma * r * (share_c + 1/n) / 2`` where ``share_c`` is the channel's
     share of total spend over the fit period, ``n`` the number of channels, and ``r`` the
-    mean of the max-scaled target (``mean(y) / max(y)``; in the geo model the average over
-    geos of each geo's own ratio). Blending the spend share with an equal split keeps a
-    small channel from being shut off by its prior. With ``total_sigma = 1`` the betas'
-    prior scales add up to the typical (scaled) weekly revenue, so that at half saturation
-    the prior mean share of revenue from media is about 40 %. Units: scaled target.
+    mean of the max-scaled target (``mean(y) / max(y)``; 1 in the geo model, whose target
+    is each geo's revenue over its mean, ``geo_scaling``). Blending the spend share with an
+    equal split keeps a small channel from being shut off by its prior. With
+    ``total_sigma = 1`` the betas' prior scales add up to the typical (scaled) weekly
+    revenue, so that at half saturation the prior mean share of revenue from media is about
+    40 %. Units: scaled target.
     """
     spend = data.frame[list(data.channels)].sum()
     share = spend / spend.sum()
@@ -350,35 +360,89 @@ def spend_share_beta_sigma(data: WeeklyData, total_sigma: float) -> dict[str, fl
 
 
 def _target_level(data: WeeklyData) -> float:
-    """``r``: the mean of the max-scaled target (see ``spend_share_beta_sigma``)."""
+    """``r``: the mean of the scaled target (see ``spend_share_beta_sigma``): 1 in the geo
+    model (each geo's target divided by its mean, ``geo_scaling``)."""
     if data.geo:
-        by_geo = data.frame.groupby(GEO)[TARGET]
-        return float((by_geo.mean() / by_geo.max()).mean())
+        return 1.0
     return float(data.frame[TARGET].mean() / data.frame[TARGET].max())
+
+
+def geo_scaling(data: WeeklyData) -> Scaling:
+    """The geo model's scales (pymc-marketing ``FixedScaling`` per geo and channel).
+
+    - target of geo g: its mean weekly target ``mean_t(y_g)``;
+    - spend of channel c in geo g: ``size_g x max_t(sum_g x_c)``, where ``size_g`` is the
+      geo's share of the total target (a population proxy the mart always has).
+
+    Why not pymc-marketing's default (each geo's own max): a small geo's max is one noisy
+    week, and dividing each geo's spend by its own max erases the differences in spend
+    per head between geos, the variation that tells the curve apart from seasonality.
+    With these scales a geo's scaled spend is its spend per head relative to the national
+    peak, and ``beta x sat(x~)`` is the same curve in every geo when (as in the
+    simulator) the response per head is; the betas can then be shared or pooled.
+    """
+    frame = data.frame
+    geos = sorted(frame[GEO].unique())
+    mean_target = frame.groupby(GEO)[TARGET].mean().reindex(geos).to_numpy()
+    if (mean_target <= 0).any():
+        bad = geos[int(np.flatnonzero(mean_target <= 0)[0])]
+        raise ConfigError(f"geo {bad!r}: mean target <= 0; the geo model needs a positive target")
+    size = mean_target / mean_target.sum()
+    peak = frame.groupby(DATE)[list(data.channels)].sum().max().to_numpy()
+    target = xr.DataArray(mean_target, dims=(GEO,), coords={GEO: geos})
+    channel = xr.DataArray(
+        np.outer(size, peak),
+        dims=(GEO, "channel"),
+        coords={GEO: geos, "channel": list(data.channels)},
+    )
+    return Scaling(
+        target=FixedScaling(dims=(), value=target), channel=FixedScaling(dims=(), value=channel)
+    )
+
+
+def _shared_shape_priors(config: MMMConfig) -> dict[str, Any]:
+    """The library's default adstock and saturation shape priors with dims ``channel``:
+    pymc-marketing gives a default prior the dims ``(geo, channel)`` in a geo model, a
+    separate curve shape per geo (560 more parameters on 40 geos x 7 channels)."""
+    out: dict[str, Any] = {}
+    for transform in (_adstock(config), _saturation(config)):
+        for parameter, name in transform.variable_mapping.items():
+            if name == "saturation_beta":
+                continue
+            prior = transform.function_priors[parameter].deepcopy()
+            prior.dims = ("channel",)
+            out[name] = prior
+    return out
 
 
 def model_priors(config: MMMConfig, data: WeeklyData) -> dict[str, Any]:
     """pymc-marketing ``model_config`` priors, on the scaled target (see module docstring).
 
     - saturation beta: ``HalfNormal(sigma_c)`` with ``sigma_c`` from
-      ``spend_share_beta_sigma``. In the geo model (each geo on its own max scale) the
-      betas are pooled across geos, non-centered on the log scale:
+      ``spend_share_beta_sigma``. In the geo model (population-scaled, ``geo_scaling``)
+      the beta is national, ``beta[g, c] = beta_c``, when ``priors.geo_beta_sd`` is 0 (the
+      default); otherwise pooled across geos, non-centered on the log scale:
       ``log beta[g, c] = m_c + tau * z[g, c]``, ``m_c ~ Normal(log sigma_c, 1)``,
-      ``tau ~ HalfNormal(0.5)``, ``z ~ Normal(0, 1)``.
-    - adstock and saturation shape: the library defaults, shared by all geos.
-    - intercept ``Normal(r, r)``; noise ``sigma ~ HalfNormal(r / 2)``; controls
-      ``Normal(0, r)``; seasonality ``Laplace(0, r / 2)`` (``r`` = mean scaled target).
+      ``tau ~ HalfNormal(geo_beta_sd)``, ``z ~ Normal(0, 1)``.
+    - adstock and saturation shape: the library defaults, one per channel (shared by all
+      geos in the geo model).
+    - intercept ``Normal(r, r)`` (per geo); noise ``sigma ~ HalfNormal(r / 2)`` (per geo:
+      a small geo's weekly revenue is relatively noisier); controls ``Normal(0, r)``;
+      seasonality ``Laplace(0, r / 2)`` (``r`` = mean scaled target, 1 in the geo model).
     Any ``priors.overrides`` entry replaces the prior of the same name.
     """
     r = _target_level(data)
     sigma = spend_share_beta_sigma(data, config.priors.media_beta_sigma_total)
     sigma_array = xr.DataArray([sigma[c] for c in data.channels], dims=("channel",))
     geo_dims: tuple[str, ...] = (GEO,) if data.geo else ()
-    if data.geo:
+    noise_sigma = (
+        Prior("HalfNormal", sigma=r / 2, dims=GEO) if data.geo else Prior("HalfNormal", sigma=r / 2)
+    )
+    if data.geo and config.priors.geo_beta_sd > 0:
         beta = Prior(
             "Normal",
             mu=Prior("Normal", mu=np.log(sigma_array), sigma=1.0, dims="channel"),
-            sigma=Prior("HalfNormal", sigma=0.5),
+            sigma=Prior("HalfNormal", sigma=config.priors.geo_beta_sd),
             dims=(GEO, "channel"),
             centered=False,
             transform="exp",
@@ -386,11 +450,10 @@ def model_priors(config: MMMConfig, data: WeeklyData) -> dict[str, Any]:
     else:
         beta = Prior("HalfNormal", sigma=sigma_array, dims="channel")
     priors: dict[str, Any] = {
+        **(_shared_shape_priors(config) if data.geo else {}),
         "saturation_beta": beta,
         "intercept": Prior("Normal", mu=r, sigma=r, dims=geo_dims),
-        "likelihood": Prior(
-            "Normal", sigma=Prior("HalfNormal", sigma=r / 2), dims=(DATE, *geo_dims)
-        ),
+        "likelihood": Prior("Normal", sigma=noise_sigma, dims=(DATE, *geo_dims)),
         "gamma_control": Prior("Normal", mu=0, sigma=r, dims="control"),
         "gamma_fourier": Prior("Laplace", mu=0, b=r / 2, dims="fourier_mode"),
     }
@@ -415,7 +478,7 @@ def _saturation(config: MMMConfig):
 def sampler_settings(config: MMMConfig) -> dict[str, Any]:
     """``pm.sample`` keyword arguments from the config (pymc-marketing ``sampler_config``)."""
     s = config.sampler
-    return {
+    settings: dict[str, Any] = {
         "chains": s.chains,
         "draws": s.draws,
         "tune": s.tune,
@@ -425,21 +488,23 @@ def sampler_settings(config: MMMConfig) -> dict[str, Any]:
         "cores": min(s.cores, s.chains),
         "progressbar": False,
     }
+    if config.model.hierarchy == "geo" and s.nuts_sampler == "nutpie":
+        # the 40 geo intercepts move together against the trend, and beta against lam: a
+        # diagonal mass matrix mixes along those directions slowly (demo world, 2 x 500
+        # draws: bulk ESS min 40, R-hat 1.05); nutpie's low-rank correction learns them
+        # (ESS 160, R-hat 1.02). docs/benchmarks_mmm.md, section on the geo model
+        settings["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
+    return settings
 
 
 def build_mmm(config: MMMConfig, data: WeeklyData, lift_tests: pd.DataFrame | None = None) -> MMM:
     """A built (not yet fitted) ``MMM`` for ``data``; lift tests added when given.
 
-    The geo model uses ``dims=("geo",)`` with per-geo max scaling, so betas of different
-    geos are on one scale and can share a pooled prior.
+    The geo model uses ``dims=("geo",)`` with population scaling (``geo_scaling``), so
+    betas of different geos are on one scale and can be shared or pooled.
     """
     dims = (GEO,) if data.geo else ()
-    scaling = None
-    if data.geo:
-        scaling = Scaling(
-            target=DataDerivedScaling(method="max", dims=()),
-            channel=DataDerivedScaling(method="max", dims=()),
-        )
+    scaling = geo_scaling(data) if data.geo else None
     mmm = MMM(
         date_column=DATE,
         target_column=TARGET,
@@ -463,7 +528,10 @@ def build_mmm(config: MMMConfig, data: WeeklyData, lift_tests: pd.DataFrame | No
             )
         )
     mmm.build_model(data.X(), data.y())
-    mmm.add_original_scale_contribution_variable(["channel_contribution"])
+    if not data.geo:
+        # not in the geo model: draws x weeks x geos x channels (8,000 x 156 x 40 x 7 on the
+        # demo world, 2.8 GB) that nothing here reads, on top of channel_contribution
+        mmm.add_original_scale_contribution_variable(["channel_contribution"])
     if lift_tests is not None and len(lift_tests):
         add_lift_tests(mmm, lift_tests, data)
     return mmm

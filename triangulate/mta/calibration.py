@@ -62,7 +62,8 @@ def calibration_factors(
     ``credit``: one MTA model's ``week_start, channel, revenue``; ``spend``:
     ``week_start, channel, spend``; ``mmm_contributions``: one run's
     ``week_start, component, contribution``; ``experiments``: ``experiment_id, channel,
-    method, iroas, start, end`` (the synthetic-control rows are used, the latest per channel).
+    method, iroas, start, end`` (the synthetic-control rows of money metrics are used, the
+    latest per channel: a count metric's test, ``metric_kind`` count, has no iROAS to carry).
     """
     credit = credit.assign(week_start=pd.to_datetime(credit["week_start"]))
     spend = spend.assign(week_start=pd.to_datetime(spend["week_start"]))
@@ -82,7 +83,10 @@ def calibration_factors(
                 channel, causal, mta, "mmm", mmm_run_id, weeks[0], weeks[-1]
             )
     if experiments is not None and len(experiments):
-        tests = experiments[experiments["method"] == "synthetic_control"].sort_values("end_date")
+        usable = experiments["method"] == "synthetic_control"
+        if "metric_kind" in experiments:
+            usable &= experiments["metric_kind"].astype(str) != "count"
+        tests = experiments[usable].sort_values("end_date")
         for channel, own_tests in tests.groupby("channel"):
             test = own_tests.iloc[-1]
             first, last = _weeks_of(test["start_date"], test["end_date"])

@@ -118,6 +118,14 @@ CHANNEL_CREDIT_COLUMNS = [*TABLE_COLUMNS["measurement.mta_channel_credit"]]
 """Exactly the contract's columns of ``measurement.mta_channel_credit`` (triangulate.contracts)."""
 CAMPAIGN_CREDIT_COLUMNS = ["model", "week_start", "channel", "campaign", "conversions", "revenue"]
 ORDERED_SHAPLEY_COLUMNS = ["week_start", "channel", "touch_order", "conversions", "revenue"]
+CONVERSION_SUMMARY_COLUMNS = [
+    "week_start",
+    "conversions",
+    "revenue",
+    "attributable_conversions",
+    "attributable_revenue",
+    "non_converting_journeys",
+]
 
 _TOUCH_COLUMNS = (
     "person_key, journey_seq, cast(week_start as date) as week_start, "
@@ -449,16 +457,7 @@ def _conversion_summary(
         }
     ).astype({"conversions": "int64", "non_converting_journeys": "int64"})
     summary = summary.sort_values("week_start", ignore_index=True)
-    return summary.assign(week_start=_as_date(summary["week_start"]))[
-        [
-            "week_start",
-            "conversions",
-            "revenue",
-            "attributable_conversions",
-            "attributable_revenue",
-            "non_converting_journeys",
-        ]
-    ]
+    return summary.assign(week_start=_as_date(summary["week_start"]))[CONVERSION_SUMMARY_COLUMNS]
 
 
 def _check_channels(conn: Any, journey_touches_table: str) -> list[str]:

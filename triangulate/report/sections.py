@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from triangulate.geo.panel import MetricLabels
 from triangulate.report import plots
 from triangulate.report.format import (
     MISSING,
@@ -856,12 +857,34 @@ def budget_plan(ctx: ReportContext) -> Section:
     return Section("budget-plan", "Budget plan", intro, blocks)
 
 
+def _experiment_status(r: pd.Series) -> str:
+    """``status: notes`` of a result row (``error``: why it was not analysed; ``warning``:
+    e.g. it overlaps another test), ``ok`` when there is nothing to say."""
+    status = "" if pd.isna(r.get("status")) else str(r.get("status") or "")
+    notes = "" if pd.isna(r.get("notes")) else str(r.get("notes") or "").strip()
+    status = status or "ok"
+    return f"{status}: {notes}" if notes else status
+
+
+def _is_count(r: pd.Series) -> bool:
+    return str(r.get("metric_kind")) == "count"
+
+
 def experiments(ctx: ReportContext) -> Section:
+    """One row per experiment and method. A money metric's row shows incremental revenue
+    and iROAS; a count metric's (``metric_kind`` count: orders) the incremental count and
+    the cost per incremental outcome. An experiment that was not analysed (``status``
+    error) or carries a note shows them in a status column rather than blank estimates."""
     results = ctx.tables[EXPERIMENTS]
     blocks: list[Block] = list(ctx.missing(EXPERIMENTS))
     if not results.empty:
         results = results.sort_values(["experiment_id", "method"]).reset_index(drop=True)
         has_iroas_ci = {"iroas_ci_low", "iroas_ci_high"} <= set(results)
+        counts = results.apply(_is_count, axis=1) if "metric_kind" in results else None
+        any_count = counts is not None and bool(counts.any())
+        statuses = results.apply(_experiment_status, axis=1)
+        status_column = bool((statuses != "ok").any())
+        errors = "status" in results and bool((results["status"] == "error").any())
         methods = (
             results["interval_method"].dropna().astype(str).unique()
             if "interval_method" in results
@@ -869,31 +892,57 @@ def experiments(ctx: ReportContext) -> Section:
         )
         method_column = len(methods) > 1
         rows = []
-        for _, r in results.iterrows():
+        for i, r in results.iterrows():
+            count = any_count and bool(counts.iloc[i])
+            if count:
+                metric = str(r["metric"]) if pd.notna(r.get("metric")) else ""
+                unit = f" {metric}" if metric else ""
+                per = (
+                    MetricLabels(metric, money=False).unit.replace("_", " ")
+                    if metric
+                    else "outcome"
+                )
+                lift_abs = fmt_ratio(r["lift_abs"])
+                lift_ci = fmt_interval(r["ci_low"], r["ci_high"])
+                incremental = f"{fmt_int(r.get('incremental_conversions'))}{unit}"
+                ratio = f"{fmt_ratio(r.get('cost_per_incremental_conversion'))} per {per}"
+                ratio_ci = fmt_interval(
+                    r.get("cost_per_incremental_conversion_ci_low"),
+                    r.get("cost_per_incremental_conversion_ci_high"),
+                )
+            else:
+                lift_abs = fmt_money(r["lift_abs"])
+                lift_ci = fmt_interval(r["ci_low"], r["ci_high"], fmt_money)
+                incremental = fmt_money(r["incremental_revenue"])
+                ratio = fmt_ratio(r["iroas"])
+                ratio_ci = (
+                    fmt_interval(r["iroas_ci_low"], r["iroas_ci_high"]) if has_iroas_ci else ""
+                )
             rows.append(
                 _cells(
                     Cell(str(r["experiment_id"]), breakable=True),
                     _channel_cell(r["channel"]),
                     Cell(str(r["method"]), breakable=True),
+                    *([Cell(str(r["metric"]), breakable=True)] if any_count else []),
                     fmt_pct(r["lift_pct"]),
-                    fmt_money(r["lift_abs"]),
-                    fmt_interval(r["ci_low"], r["ci_high"], fmt_money),
+                    lift_abs,
+                    lift_ci,
                     *([str(r["interval_method"])] if method_column else []),
                     fmt_p_value(r["p_value"]),
-                    fmt_money(r["incremental_revenue"]),
+                    incremental,
                     fmt_money(r["spend_change"]),
-                    fmt_ratio(r["iroas"]),
-                    *(
-                        [fmt_interval(r["iroas_ci_low"], r["iroas_ci_high"])]
-                        if has_iroas_ci
-                        else []
-                    ),
+                    ratio,
+                    *([ratio_ci] if has_iroas_ci else []),
+                    *([Cell(statuses.iloc[i], "status-note")] if status_column else []),
                 )
             )
         headers = [
             _txt("experiment"),
             _txt("channel"),
             _txt("method"),
+        ]
+        headers += [_txt("metric")] if any_count else []
+        headers += [
             _num("lift (%)"),
             _num("lift (metric units)"),
             _num("lift interval"),
@@ -901,15 +950,27 @@ def experiments(ctx: ReportContext) -> Section:
         headers += [_txt("interval method")] if method_column else []
         headers += [
             _num("p-value"),
-            _num(f"incremental revenue ({ctx.currency})"),
+            _num(
+                f"incremental revenue ({ctx.currency}) or count"
+                if any_count
+                else f"incremental revenue ({ctx.currency})"
+            ),
             _num(f"spend change ({ctx.currency})"),
-            _num("iROAS"),
+            _num(f"iROAS or cost per outcome ({ctx.currency})" if any_count else "iROAS"),
         ]
-        headers += [_num("iROAS interval")] if has_iroas_ci else []
+        headers += [_num("iROAS interval" if not any_count else "interval")] if has_iroas_ci else []
+        headers += [_txt("status")] if status_column else []
         caption = (
             "iROAS = incremental revenue / spend change over the test window. "
             "One row per experiment and estimation method."
         )
+        if any_count:
+            caption += (
+                " A count metric (orders) has no revenue: its row shows the incremental count "
+                "and the cost per incremental outcome = spend change / incremental count."
+            )
+        if errors:
+            caption += " Status error: the experiment was not analysed; the note says why."
         if len(methods) == 1:
             caption += f" Lift intervals: {methods[0]}."
         blocks.append(Table(headers, rows, caption))
