@@ -13,14 +13,21 @@ data: the fixed cost of a run, the floor under any increment.
 
 Run: ``.venv/bin/python benchmarks/bench_end_to_end.py --scale small`` (``demo``, ``full``).
 Writes benchmarks/results/end_to_end_<scale>.json.
+
+``--engine spark`` runs the same on the local Spark warehouse (``TRIANGULATE_WAREHOUSE``;
+writes ``end_to_end_<scale>_spark.json``). ``--engine duckdb,spark`` runs the engines one
+after the other in one invocation (each in its own process, on its own data directory) and
+writes the stages side by side to ``end_to_end_<scale>_engines.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -51,7 +58,17 @@ def main() -> None:
     parser.add_argument("--scale", default="small")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--engine", default="duckdb", help="duckdb | spark | duckdb,spark (side by side)"
+    )
+    parser.add_argument("--no-increment", action="store_true", help="only the full run")
     args = parser.parse_args()
+    engines = [e.strip() for e in args.engine.split(",") if e.strip()]
+    if len(engines) > 1:
+        side_by_side(args, engines)
+        return
+    os.environ["TRIANGULATE_WAREHOUSE"] = engines[0]
+    name = f"end_to_end_{args.scale}" + ("" if engines[0] == "duckdb" else f"_{engines[0]}")
     home = Path(tempfile.mkdtemp(prefix=f"bench_e2e_{args.scale}_"))
     held_back = home.parent / f"{home.name}_held"  # the last day's records until the increment
     os.environ["TRIANGULATE_HOME"] = str(home)
@@ -82,7 +99,7 @@ def main() -> None:
         day = dbt_world.last_simulated_day(home)
         held = dbt_world.hold_back_tail(home / "landing", held_back, day)
         stages += run_stages([name for name, _ in STAGES], "full")
-        if all(s["ok"] for s in stages):
+        if all(s["ok"] for s in stages) and not args.no_increment:
             dbt_world.add_held_back(home / "landing", held_back)
             again = run_stages(INCREMENT_STAGES, "increment")
             full_part = sum(s["seconds"] for s in stages if s["stage"] in INCREMENT_STAGES)
@@ -107,10 +124,13 @@ def main() -> None:
             }
         self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        from triangulate.warehouse import location
+
         write_result(
-            f"end_to_end_{args.scale}",
+            name,
             {
                 "scale": args.scale,
+                "engine": engines[0],
                 "orders": summary.orders,
                 "tracking_events": summary.events,
                 "stages": stages,
@@ -118,7 +138,7 @@ def main() -> None:
                 "all_ok": all(s["ok"] for s in stages),
                 "daily_increment": increment,
                 "peak_rss_mib": {"runner": round(self_peak), "children_max": round(child_peak)},
-                "warehouse_bytes": disk_bytes(home / "warehouse.duckdb"),
+                "warehouse_bytes": disk_bytes(location()),
                 "landing_bytes": disk_bytes(home / "landing"),
             },
         )
@@ -126,6 +146,42 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(held_back, ignore_errors=True)
+
+
+def side_by_side(args: argparse.Namespace, engines: list[str]) -> None:
+    """Each engine's run in its own process (a fresh JVM for Spark), one after the other on
+    the same machine, then their stages in one table."""
+    runs = {}
+    for engine in engines:
+        command = [sys.executable, __file__, "--scale", args.scale, "--seed", str(args.seed)]
+        command += ["--engine", engine] + (["--no-increment"] if args.no_increment else [])
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        suffix = "" if engine == "duckdb" else f"_{engine}"
+        runs[engine] = json.loads(
+            (ROOT / "benchmarks" / "results" / f"end_to_end_{args.scale}{suffix}.json").read_text()
+        )
+    stage_names = [s["stage"] for s in runs[engines[0]]["stages"]]
+    table = [
+        {
+            "stage": stage,
+            **{
+                engine: next((s["seconds"] for s in run["stages"] if s["stage"] == stage), None)
+                for engine, run in runs.items()
+            },
+        }
+        for stage in stage_names
+    ]
+    write_result(
+        f"end_to_end_{args.scale}_engines",
+        {
+            "scale": args.scale,
+            "engines": engines,
+            "stages": table,
+            "total_seconds": {e: r["total_seconds"] for e, r in runs.items()},
+            "all_ok": {e: r["all_ok"] for e, r in runs.items()},
+            "warehouse_bytes": {e: r["warehouse_bytes"] for e, r in runs.items()},
+        },
+    )
 
 
 if __name__ == "__main__":

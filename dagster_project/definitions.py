@@ -1,10 +1,8 @@
 """The one Dagster ``Definitions`` object: assets by stage, resources, jobs, schedules, sensor."""
 
 import logging
-from contextlib import contextmanager
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import (
     attribution,
@@ -16,27 +14,11 @@ from dagster_project.assets import (
     transform,
 )
 from dagster_project.assets import triangulation as triangulation_assets
-from triangulate.paths import warehouse_path
+from dagster_project.resources import WarehouseResource
 
 if logging.getLogger("triangulate").level == logging.NOTSET:
     # the library's INFO messages reach the run logs (the instance manages ``triangulate``)
     logging.getLogger("triangulate").setLevel(logging.INFO)
-
-
-class WarehouseResource(DuckDBResource):
-    """The embedded warehouse. ``database`` empty (the default) means
-    ``$TRIANGULATE_HOME/warehouse.duckdb`` resolved when a connection is opened, not when
-    the definitions are imported, so one process can serve several data directories (the
-    dbt profile reads the same variable)."""
-
-    database: str = ""
-
-    @contextmanager
-    def get_connection(self):
-        from triangulate.warehouse import connect
-
-        with connect(self.database or warehouse_path()) as conn:
-            yield conn
 
 
 daily_job = dg.define_asset_job(

@@ -156,6 +156,8 @@ _LOCK = re.compile(
     r'Could not set lock on file "(?P<path>[^"]+)": Conflicting lock is held in '
     r"(?P<program>.*?) \(PID (?P<pid>\d+)\)"
 )
+"""DuckDB's lock conflict (``triangulate.warehouse.LOCK_PATTERN``, spelled here too: this
+module is imported at ``--help`` time, before pandas)."""
 
 
 def describe_error(message: str) -> str:
@@ -186,17 +188,13 @@ def _root_message(error) -> str:
 def check_warehouse_free(path: Path, instance=None) -> None:
     """:class:`CommandError` when another process holds the warehouse (DuckDB has one
     writer): said before a run starts, in one line, instead of every step failing on the
-    lock. A run of this data directory that holds it is named."""
-    import duckdb
+    lock. A run of this data directory that holds it is named. The engine answers
+    (:func:`triangulate.warehouse.check_free`; local Spark: its steps say)."""
+    from triangulate.warehouse import check_free
 
-    if not path.exists():
-        return
-    try:
-        duckdb.connect(str(path)).close()
-    except duckdb.Error as exc:
-        lock = _LOCK.search(str(exc))
-        if lock is None:  # not a lock: the run's own steps will say what it is
-            return
+    message = check_free(path)
+    if message is not None:
+        lock = _LOCK.search(message)
         owner = _run_of_pid(instance, int(lock["pid"])) if instance is not None else None
         if owner is not None:
             raise CommandError(
@@ -204,7 +202,7 @@ def check_warehouse_free(path: Path, instance=None) -> None:
                 f"({owner.tags.get(COMMAND_TAG, owner.job_name)}, PID {lock['pid']}): "
                 "wait for it to finish, then run again"
             ) from None
-        raise CommandError(describe_error(str(exc))) from None
+        raise CommandError(describe_error(message)) from None
 
 
 def _run_of_pid(instance, pid: int):
@@ -443,7 +441,17 @@ def _already_simulated(home: Path, scale: str, seed: int) -> bool:
 
 
 def warehouse_hint(home: Path) -> str:
-    """How to look into the warehouse: ``triangulate sql`` (read-only; no duckdb CLI needed)."""
+    """How to look into the warehouse: ``triangulate sql`` (read-only; no duckdb CLI needed),
+    in the words of the engine ``TRIANGULATE_WAREHOUSE`` picks."""
+    from triangulate.warehouse import engine_name
+
+    if engine_name() == "spark":
+        from triangulate.warehouse.spark_settings import spark_dir
+
+        return (
+            f"  warehouse : {spark_dir(home)}  (local Spark; "
+            "triangulate sql 'show tables in marts', read-only)"
+        )
     return f"  warehouse : {warehouse_path(home)}  (triangulate sql 'show all tables', read-only)"
 
 

@@ -168,12 +168,15 @@ def _sql_type(text: str) -> str:
 
 def test_measurement_money_has_the_type_of_the_marts_money() -> None:
     """One money type in the warehouse: dbt's money_type() macro (the marts, through
-    to_money()), every numeric column of the marts' ymls, and contracts.MONEY_TYPE (what
-    Python writes) agree."""
+    to_money(); one implementation per engine, dispatched), every numeric column of the
+    marts' ymls, and contracts.MONEY_TYPE (what Python writes) agree."""
     macros = (DBT_PROJECT_DIR / "macros" / "money.sql").read_text()
-    found = re.search(r"macro money_type\(\)\s*-?%\}(.*?)\{%-?\s*endmacro", macros, re.S)
-    assert found, "macros/money.sql has no money_type() macro"
-    assert _sql_type(found.group(1)) == _sql_type(MONEY_TYPE) == "DECIMAL(28,6)"
+    found = dict(
+        re.findall(r"macro (\w+__)money_type\(\)\s*-?%\}(.*?)\{%-?\s*endmacro", macros, re.S)
+    )
+    assert {"default__", "spark__"} <= set(found), "macros/money.sql: money_type() per engine"
+    for body in found.values():
+        assert _sql_type(body) == _sql_type(MONEY_TYPE) == "DECIMAL(28,6)"
     for name, model in _models(MARTS_MODELS_DIR).items():
         for column in model.get("columns") or []:
             kind = _sql_type(column.get("data_type") or "")

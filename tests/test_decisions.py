@@ -218,3 +218,19 @@ def test_score_plan_judges_moves_by_the_true_curves(tmp_path) -> None:
     by = {c["channel"]: c for c in swap["channels"]}
     assert by["good"]["wrong_direction"] and by["bad"]["wrong_direction"]
     assert swap["revenue_change"] < 0
+
+
+def test_the_shipped_mmm_yaml_states_the_decision_engines_defaults() -> None:
+    """mmm.yaml spells the budget rules for the person editing them; DecisionRules owns the
+    values. A change to one without the other (0.8 -> 0.9 confidence happened in both)
+    would make the pipeline and the library decide differently."""
+    import yaml
+
+    from triangulate.mmm.config import DEFAULT_CONFIG_PATH
+
+    budget = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())["budget"]
+    defaults = DecisionRules()
+    shared = [name for name in budget if hasattr(defaults, name)]
+    assert {"confidence", "target_roas", "bound_fraction", "mode"} <= set(shared)
+    for name in shared:
+        assert budget[name] == getattr(defaults, name), name

@@ -248,3 +248,10 @@ def test_design_refuses_a_length_that_is_not_whole_periods(panel_csv):
     result = runner.invoke(geo_app, ["design", "--panel", str(panel_csv), "--days", "10"])
     assert result.exit_code == 2
     assert "not a whole number of the panel's 7-day periods" in result.output
+
+
+def test_metric_kind_choices_are_the_panels_kinds() -> None:
+    from triangulate.geo import cli
+    from triangulate.geo.panel import METRIC_KINDS
+
+    assert ("auto", *METRIC_KINDS) == cli.METRIC_KINDS

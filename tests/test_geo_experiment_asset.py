@@ -200,14 +200,14 @@ def test_one_bad_experiment_does_not_fail_the_others_and_overlaps_are_flagged(tm
     """Issue #19: an experiment on an unknown geo gets an error row naming it, its file and
     the near match; the others are analysed; overlapping experiments carry a warning."""
     import dagster as dg
-    from dagster_duckdb import DuckDBResource
 
     from dagster_project.assets.experiments import RESULTS_TABLE, geo_experiment_results
+    from dagster_project.resources import WarehouseResource
 
     database = tmp_path / "warehouse.duckdb"
     _asset_world(database)
     outcome = dg.materialize(
-        [geo_experiment_results], resources={"warehouse": DuckDBResource(database=str(database))}
+        [geo_experiment_results], resources={"warehouse": WarehouseResource(database=str(database))}
     )
     assert outcome.success
     with duckdb.connect(str(database), read_only=True) as con:
@@ -232,13 +232,13 @@ def test_a_count_metric_is_not_money_in_the_warehouse(tmp_path: Path):
     filled incremental_conversions and cost_per_incremental_conversion; a money one the
     reverse; ``metric`` and ``metric_kind`` say which."""
     import dagster as dg
-    from dagster_duckdb import DuckDBResource
 
     from dagster_project.assets.experiments import RESULTS_TABLE, geo_experiment_results
+    from dagster_project.resources import WarehouseResource
 
     database = tmp_path / "warehouse.duckdb"
     _asset_world(database)
-    resources = {"warehouse": DuckDBResource(database=str(database))}
+    resources = {"warehouse": WarehouseResource(database=str(database))}
     assert dg.materialize([geo_experiment_results], resources=resources).success
     with duckdb.connect(str(database), read_only=True) as con:
         kinds = con.execute(

@@ -16,10 +16,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets.reporting import measurement_report
 from dagster_project.assets.triangulation import channel_triangulation
+from dagster_project.resources import WarehouseResource
 from tests.browser import headless_chromium
 from tests.report_example import EXAMPLE_CHANNELS, example_tables
 from triangulate.report.plots import SOURCE_COLORS
@@ -66,16 +66,16 @@ async ([src, rgb]) => {
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DuckDBResource:
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WarehouseResource:
     monkeypatch.setenv("TRIANGULATE_HOME", str(tmp_path / "home"))
     path = tmp_path / "warehouse.duckdb"
     tables = example_tables()
     with duckdb.connect(str(path)) as conn:
         replace_tables(conn, {name: tables[name] for name in WAREHOUSE_TABLES})
-    return DuckDBResource(database=str(path))
+    return WarehouseResource(database=str(path))
 
 
-def materialized_metadata(asset, warehouse: DuckDBResource) -> dict:
+def materialized_metadata(asset, warehouse: WarehouseResource) -> dict:
     result = dg.materialize([asset], resources={"warehouse": warehouse})
     assert result.success
     (materialization,) = result.asset_materializations_for_node(asset.op.name)

@@ -50,6 +50,7 @@ def mart_columns(models_dir: Path = MARTS_MODELS_DIR) -> dict[str, tuple[str, ..
 MEASUREMENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "measurement.mta_channel_credit": ("model", "week_start", "channel", "conversions", "revenue"),
     "measurement.mmm_channel_summary": ("run_id", "channel", "spend", "contribution", "contribution_hdi_low", "contribution_hdi_high", "roas", "roas_hdi_low", "roas_hdi_high", "mroas"),
+    "measurement.mmm_geo_channel_summary": ("run_id", "geo", "channel", "spend", "contribution", "contribution_hdi_low", "contribution_hdi_high", "roas", "roas_hdi_low", "roas_hdi_high"),
     "measurement.mmm_weekly_contributions": ("run_id", "week_start", "component", "contribution"),
     "measurement.mmm_response_curves": ("run_id", "channel", "spend", "response", "response_hdi_low", "response_hdi_high"),
     "measurement.mmm_diagnostics": ("run_id", "fitted_at", "r_hat_max", "ess_bulk_min", "divergences", "mape_in_sample", "mape_holdout", "published"),
@@ -61,6 +62,10 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "measurement.mta_calibrated_daily": ("date", "channel", "campaign", "mta_model", "conversions", "revenue", "calibration_factor", "factor_source", "factor_source_id", "factor_window_start", "factor_window_end", "calibrated_conversions", "calibrated_revenue", "run_id", "computed_at"),
 }  # fmt: skip
 """The published ``measurement.*`` tables Python writes -> their contract columns."""
+
+GEO_MODEL_TABLES: tuple[str, ...] = ("measurement.mmm_geo_channel_summary",)
+"""Contract tables published only by a geo-hierarchical MMM run (``model.hierarchy: geo``);
+a warehouse whose MMM is national (the default) has none of them."""
 
 PLAN_DATE_COLUMNS: tuple[str, ...] = (
     "data_end", "plan_start", "plan_end", "computed_at", "data_age_weeks", "staleness_warning",
@@ -113,6 +118,7 @@ MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "measurement.mta_conversion_summary": ("revenue", "attributable_revenue"),
     "measurement.mta_calibrated_daily": ("revenue", "calibrated_revenue"),
     "measurement.mmm_channel_summary": ("spend", "contribution", "contribution_hdi_low", "contribution_hdi_high"),
+    "measurement.mmm_geo_channel_summary": ("spend", "contribution", "contribution_hdi_low", "contribution_hdi_high"),
     "measurement.mmm_weekly_contributions": ("contribution",),
     "measurement.mmm_response_curves": ("spend", "response", "response_hdi_low", "response_hdi_high"),
     "measurement.budget_plan": ("current_spend", "recommended_spend", "expected_contribution_change", "expected_contribution_change_hdi_low", "expected_contribution_change_hdi_high"),

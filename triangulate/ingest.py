@@ -13,8 +13,10 @@ everything else. One :class:`RawSource` per landing source. A load:
    a quarantined file is not retried until its content (sha256) changes or a person
    releases it, and a file a person dropped is never loaded
    (``triangulate quarantine list|release|drop``, :mod:`triangulate.quarantine`);
-3. loads each new file in its own transaction with DuckDB's native readers
-   (``read_json_objects``, ``read_csv``), keeping every record whole in ``payload`` (so
+3. loads each new file in its own transaction with the warehouse engine's native readers
+   (:meth:`Session.stage_landing_file <triangulate.warehouse.session.Session.stage_landing_file>`;
+   DuckDB: ``read_json_objects``, ``read_csv``; Spark: its text, JSON and CSV readers,
+   :mod:`triangulate.warehouse.spark_raw`), keeping every record whole in ``payload`` (so
    unknown extra fields are kept) next to the typed key columns, plus ``_file`` and
    ``_line`` (1-based line or row number) for lineage. When the native reader refuses the
    file, it is read again record by record in Python, so one bad line costs one line;
@@ -38,10 +40,8 @@ of failing.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
-import errno
 import fcntl
 import gzip
 import hashlib
@@ -55,13 +55,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import yaml
 
 from triangulate.landing import NDJSON_SUFFIX, OPEN_SUFFIX
 from triangulate.paths import landing_dir
 from triangulate.receiver.landing_writer import RECEIVER_FILE_PREFIX, fsync_directory
+from triangulate.warehouse import as_session, engine_errors, is_storage_failure
+from triangulate.warehouse.session import Session
 
 LEDGER = "raw._loaded_files"
 QUARANTINE = "raw._quarantined_files"
@@ -89,31 +90,14 @@ class WarehouseWriteError(OSError):
     system); the file being loaded was rolled back and nothing is quarantined."""
 
 
-_STORAGE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
-_STORAGE_MESSAGES = (
-    "no space left", "file too large", "disk quota", "read-only file system",
-    "could not write", "failed to write", "invalidated",
-)  # fmt: skip
-
-
-def is_storage_failure(exc: BaseException) -> bool:
-    """True when ``exc`` says the warehouse's storage failed, not the data: an OSError with
-    a storage errno, DuckDB's fatal errors (a failed WAL write invalidates the database),
-    or a DuckDB IO error whose message says the write failed."""
-    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
-        return True
-    if isinstance(exc, duckdb.FatalException):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, duckdb.Error) and any(m in text for m in _STORAGE_MESSAGES)
-
-
 @dataclass(frozen=True)
 class RawSource:
     """How one landing source becomes one raw table.
 
-    ``rows_sql`` turns one file (``{file}``) into rows with a ``payload`` JSON column and
-    ``_line``; ``columns`` are the typed key columns extracted from ``payload`` as
+    ``layout`` (JSON only) says where the records are in a file: ``ndjson`` (one per line),
+    ``array:<path>`` (the elements of the array at a JSON path of one document) or
+    ``batches:<path>`` (a JSON array of batches, each holding an array at the path); the
+    engine turns it into rows with a ``payload`` JSON column and ``_line``. ``columns`` are the typed key columns extracted from ``payload`` as
     ``name -> JSON path``; ``required`` lists paths every record must carry.
     """
 
@@ -122,7 +106,7 @@ class RawSource:
     folder: str
     patterns: tuple[str, ...]
     kind: str  # "json" | "csv" | "yaml"
-    rows_sql: str = ""
+    layout: str = ""
     columns: dict[str, str] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     replace_on_change: bool = False
@@ -133,25 +117,10 @@ class RawSource:
 
 
 _NDJSON_FILES = ("*.ndjson", "*.ndjson.gz")
-"""NDJSON landing files, plain or gzip-compressed (DuckDB inflates ``.gz`` by its name)."""
+"""NDJSON landing files, plain or gzip-compressed (the engine inflates ``.gz`` by its name)."""
 
-_NDJSON = "select json as payload, row_number() over () as _line from read_json_objects('{file}', format='newline_delimited')"
+_NDJSON = "ndjson"
 
-
-def _unnest(path: str) -> str:
-    """Rows of a JSON document's array at ``path`` (e.g. ``$.data``), one per element."""
-    return (
-        "with doc as (select json as j from read_json_objects('{file}', format='unstructured')), "
-        f"arr as (select unnest(from_json(json_extract(j, '{path}'), '[\"json\"]')) as payload from doc) "
-        "select payload, row_number() over () as _line from arr"
-    )
-
-
-_GOOGLE_ROWS = (
-    "with batches as (select json as b from read_json_objects('{file}', format='array')), "
-    "arr as (select unnest(from_json(json_extract(b, '$.results'), '[\"json\"]')) as payload from batches) "
-    "select payload, row_number() over () as _line from arr"
-)
 
 SOURCES: tuple[RawSource, ...] = (
     RawSource(
@@ -177,7 +146,7 @@ SOURCES: tuple[RawSource, ...] = (
         checks=(("timestamp", "timestamptz", False),),
     ),
     RawSource(
-        "meta", "raw.meta_insights", "ads/meta", ("*.json",), "json", _unnest("$.data"),
+        "meta", "raw.meta_insights", "ads/meta", ("*.json",), "json", "array:$.data",
         columns={"date_start": "$.date_start", "date_stop": "$.date_stop", "account_id": "$.account_id",
                  "account_currency": "$.account_currency", "campaign_id": "$.campaign_id",
                  "campaign_name": "$.campaign_name", "spend": "$.spend", "impressions": "$.impressions",
@@ -187,7 +156,7 @@ SOURCES: tuple[RawSource, ...] = (
         description="Meta Marketing API Insights rows (strings, as the API returns them).",
     ),
     RawSource(
-        "google_ads", "raw.google_ads_campaign_stats", "ads/google_ads", ("*.json",), "json", _GOOGLE_ROWS,
+        "google_ads", "raw.google_ads_campaign_stats", "ads/google_ads", ("*.json",), "json", "batches:$.results",
         columns={"campaign_id": "$.campaign.id", "campaign_name": "$.campaign.name",
                  "currency_code": "$.customer.currencyCode", "cost_micros": "$.metrics.costMicros",
                  "impressions": "$.metrics.impressions", "clicks": "$.metrics.clicks", "date": "$.segments.date",
@@ -197,7 +166,7 @@ SOURCES: tuple[RawSource, ...] = (
         description="Google Ads searchStream campaign rows (cost in micros, int64 as strings).",
     ),
     RawSource(
-        "tiktok", "raw.tiktok_report", "ads/tiktok", ("*.json",), "json", _unnest("$.data.list"),
+        "tiktok", "raw.tiktok_report", "ads/tiktok", ("*.json",), "json", "array:$.data.list",
         columns={"campaign_id": "$.dimensions.campaign_id", "stat_time_day": "$.dimensions.stat_time_day",
                  "spend": "$.metrics.spend", "impressions": "$.metrics.impressions", "clicks": "$.metrics.clicks",
                  "currency": "$.metrics.currency", "campaign_name": "$.metrics.campaign_name"},
@@ -272,23 +241,28 @@ class LoadResult:
             )
 
 
-def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
+def ensure_ledger(conn: Session) -> None:
+    conn = as_session(conn)
     conn.execute("create schema if not exists raw")
-    conn.execute(
-        f"create table if not exists {LEDGER} (source varchar, file varchar primary key, size bigint, "
-        "mtime_ns bigint, sha256 varchar, rows bigint, loaded_at timestamp)"
+    text, big, ts = "varchar", "bigint", "timestamp"
+    conn.ensure_table(
+        LEDGER,
+        [("source", text), ("file", text), ("size", big), ("mtime_ns", big),
+         ("sha256", text), ("rows", big), ("loaded_at", ts)],
+        primary_key="file",
+    )  # fmt: skip
+    conn.ensure_table(
+        QUARANTINE,
+        [("source", text), ("file", text), ("sha256", text), ("error", text), ("seen_at", ts)],
     )
-    conn.execute(
-        f"create table if not exists {QUARANTINE} (source varchar, file varchar, sha256 varchar, "
-        "error varchar, seen_at timestamp)"
-    )
-    conn.execute(
-        f"create table if not exists {DEAD_LETTER} (source varchar, file varchar, line bigint, "
-        "field varchar, reason varchar, raw_text varchar, loaded_at timestamp)"
-    )
-    conn.execute(
-        f"create table if not exists {QUARANTINE_ACTIONS} (source varchar, file varchar, "
-        "sha256 varchar, action varchar, acted_at timestamp)"
+    conn.ensure_table(
+        DEAD_LETTER,
+        [("source", text), ("file", text), ("line", big), ("field", text), ("reason", text),
+         ("raw_text", text), ("loaded_at", ts)],
+    )  # fmt: skip
+    conn.ensure_table(
+        QUARANTINE_ACTIONS,
+        [("source", text), ("file", text), ("sha256", text), ("action", text), ("acted_at", ts)],
     )
 
 
@@ -398,10 +372,11 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def quarantine_state(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> dict:
+def quarantine_state(conn: Session, source: str | None = None) -> dict:
     """``file -> (status, sha256, when)``: the latest event for each file that was ever
     quarantined or acted on: ``quarantined`` (with the content's sha256), ``release`` or
     ``drop`` (a person's decision, :mod:`triangulate.quarantine`)."""
+    conn = as_session(conn)
     where = "where source = ?" if source else ""
     params = [source, source] if source else []
     rows = conn.execute(
@@ -423,14 +398,12 @@ def quarantine_state(conn: duckdb.DuckDBPyConnection, source: str | None = None)
 
 
 def load_source(
-    conn: duckdb.DuckDBPyConnection, source: RawSource, landing: Path | None = None,
+    conn: Session, source: RawSource, landing: Path | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> LoadResult:  # fmt: skip
     """Load a source's new files into its raw table; see the module docstring."""
+    conn = as_session(conn)
     landing = landing or landing_dir()
-    # one transaction per file; without this DuckDB checkpoints the whole database after
-    # every ~16 MB of WAL, which made the `full` world's Stripe load 4x slower
-    conn.execute("set checkpoint_threshold = '1GB'")
     ensure_ledger(conn)
     ensure_raw_table(conn, source)
     result = LoadResult(source.name, source.table)
@@ -462,9 +435,7 @@ def load_source(
             continue
         sha = file_sha256(path)
         if known and known[2] == sha:
-            conn.execute(
-                f"update {LEDGER} set mtime_ns = ? where file = ?", [stat.st_mtime_ns, rel]
-            )
+            conn.update_where(LEDGER, {"mtime_ns": "?"}, "file = ?", [stat.st_mtime_ns, rel])
             result.files_skipped += 1
             continue
         if known and not source.replace_on_change:
@@ -508,8 +479,9 @@ def load_source(
 
 
 @dataclass
-class _Staged:
-    """Records read from one file (temp table ``_incoming``) and those refused while reading."""
+class Staged:
+    """Records read from one file (the engine's temporary relation ``_incoming``) and those
+    refused while reading."""
 
     dead: list[tuple[int, str | None, str, str]] = field(
         default_factory=list
@@ -525,52 +497,67 @@ def _load_file(
     conn, source: RawSource, path: Path, rel: str, sha: str, stat, replace: bool
 ) -> tuple[int, int]:
     try:
-        if source.kind == "json":
-            staged = _stage_json(conn, source, path, rel)
-        elif source.kind == "csv":
-            staged = _stage_csv(conn, source, path, rel)
-        else:
-            staged = _stage_yaml(conn, source, path, rel)
+        staged = conn.stage_landing_file(source, path, rel)
     except Exception as exc:
         raise _classify(exc, source, path, rel) from exc
-    conn.execute("begin transaction")
+    now = _now()
     try:
-        dead = _isolate(conn, source, rel, staged)
-        rows = conn.execute("select count(*) from _incoming").fetchone()[0]
-        if rows == 0:
-            if not dead:
-                raise LandingFileError(f"landing/{rel}: holds no records")
-            first = conn.execute(
-                f"select line, reason from {DEAD_LETTER} where file = ? and loaded_at = "
-                f"(select max(loaded_at) from {DEAD_LETTER} where file = ?) order by line limit 1",
-                [rel, rel],
-            ).fetchone()
-            raise LandingFileError(
-                f"landing/{rel}: none of its {dead} record(s) can be loaded "
-                f"(line {first[0]}: {first[1]})"
-            )
-        names = ", ".join(f'"{c}"' for c in source.columns)
-        conn.execute(
-            f"insert into {source.table} select {names}, payload, ? as _file, _line, now() as _loaded_at from _incoming",
-            [rel],
-        )
-        conn.execute("drop table _incoming")
-        if replace:
-            conn.execute(
-                f"delete from {source.table} where _file = ? and _loaded_at < (select max(_loaded_at) from {source.table} where _file = ?)",
-                [rel, rel],
-            )
-            conn.execute(f"delete from {LEDGER} where file = ?", [rel])
-        conn.execute(
-            f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?)",
-            [source.name, rel, stat.st_size, stat.st_mtime_ns, sha, rows, _now()],
-        )
-        conn.execute("commit")
-        return int(rows), dead
+        with conn.transaction():
+            rows, dead = _store_file(conn, source, rel, sha, stat, replace, staged, now)
+        return rows, dead
     except Exception as exc:
-        with contextlib.suppress(duckdb.Error):  # a failed commit ended the transaction
-            conn.execute("rollback")
-        raise _classify(exc, source, path, rel) from exc
+        error = _classify(exc, source, path, rel)
+        if isinstance(error, LandingFileError) and not conn.rolls_back:
+            # no rollback on this engine (Spark): undo this attempt's dead letters, as the
+            # rollback does elsewhere (the file's fault is found before its rows are stored)
+            conn.delete_where(DEAD_LETTER, "file = ? and loaded_at = ?", [rel, now])
+        raise error from exc
+
+
+def _store_file(
+    conn: Session,
+    source: RawSource,
+    rel: str,
+    sha: str,
+    stat,
+    replace: bool,
+    staged: Staged,
+    now: datetime,
+) -> tuple[int, int]:
+    """In the caller's transaction: dead-letter, then the staged rows into the raw table
+    with their lineage columns (``_file``, ``_line``, ``_loaded_at``), and the ledger."""
+    dead = _isolate(conn, source, rel, staged, now)
+    rows = conn.execute("select count(*) from _incoming").fetchone()[0]
+    if rows == 0:
+        if not dead:
+            raise LandingFileError(f"landing/{rel}: holds no records")
+        first = conn.execute(
+            f"select line, reason from {DEAD_LETTER} where file = ? and loaded_at = "
+            f"(select max(loaded_at) from {DEAD_LETTER} where file = ?) order by line limit 1",
+            [rel, rel],
+        ).fetchone()
+        raise LandingFileError(
+            f"landing/{rel}: none of its {dead} record(s) can be loaded "
+            f"(line {first[0]}: {first[1]})"
+        )
+    names = ", ".join(conn.quote(c) for c in source.columns)
+    conn.execute(
+        f"insert into {source.table} select {names}, payload, ? as _file, _line, now() as _loaded_at from _incoming",
+        [rel],
+    )
+    conn.drop_temp_table("_incoming")
+    if replace:
+        conn.delete_where(
+            source.table,
+            f"_file = ? and _loaded_at < (select max(_loaded_at) from {source.table} where _file = ?)",
+            [rel, rel],
+        )
+        conn.delete_where(LEDGER, "file = ?", [rel])
+    conn.execute(
+        f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?)",
+        [source.name, rel, stat.st_size, stat.st_mtime_ns, sha, rows, _now()],
+    )
+    return int(rows), dead
 
 
 def _classify(exc: Exception, source: RawSource, path: Path, rel: str) -> Exception:
@@ -586,15 +573,15 @@ def _classify(exc: Exception, source: RawSource, path: Path, rel: str) -> Except
         )
     if isinstance(exc, LandingFileError):
         return exc
-    if isinstance(exc, duckdb.Error | UnicodeDecodeError | csv.Error):
+    if isinstance(exc, (*engine_errors(), UnicodeDecodeError, csv.Error)):
         return LandingFileError(_describe_parse_error(path, rel, source, exc))
     return exc
 
 
-def _isolate(conn, source: RawSource, rel: str, staged: _Staged) -> int:
+def _isolate(conn: Session, source: RawSource, rel: str, staged: Staged, now: datetime) -> int:
     """Dead-letter the refused records and every staged record that fails a check (the first
-    check it fails names the field); returns how many records were dead-lettered."""
-    now = _now()
+    check it fails names the field), stamped ``now``; returns how many records were
+    dead-lettered."""
     if staged.dead:
         conn.executemany(
             f"insert into {DEAD_LETTER} values (?, ?, ?, ?, ?, ?, ?)",
@@ -603,39 +590,39 @@ def _isolate(conn, source: RawSource, rel: str, staged: _Staged) -> int:
                 for line, fld, reason, text in staged.dead
             ],
         )
-    conditions: list[tuple[str, str, str]] = []  # (field, where, reason sql)
+    # (field, where, reason SQL, its parameters): texts travel as parameters, not literals
+    # (the engines escape string literals differently)
+    conditions: list[tuple[str, str, str, list[str]]] = []
+    q = conn.quote
     if source.kind == "json":
         by_path = {p: c for c, p in source.columns.items()}
+        need = ", ".join(r[2:] for r in source.required)
         for p in source.required:
             col = by_path[p]
-            need = ", ".join(r[2:] for r in source.required)
-            conditions.append(
-                (
-                    col,
-                    f'"{col}" is null',
-                    f"'missing field ''{p[2:]}'' (schema drift? {source.name} records need: {need})'",
-                )
-            )
+            reason = f"missing field '{p[2:]}' (schema drift? {source.name} records need: {need})"
+            conditions.append((col, f"{q(col)} is null", "?", [reason]))
     for col, sql_type, blank_is_null in source.checks:
-        value = f"nullif(trim(\"{col}\"), '')" if blank_is_null else f'"{col}"'
+        value = f"nullif(trim({q(col)}), '')" if blank_is_null else q(col)
         conditions.append((
-            col, f"{value} is not null and try_cast({value} as {sql_type}) is null",
-            f"'field ''{col}'' = ''' || left(\"{col}\", 80) || ''' is not a "
-            f"{sql_type.split('(')[0]} (what dbt casts it to)'",
+            col, f"{value} is not null and try_cast({value} as {conn.sql_type(sql_type)}) is null",
+            f"? || left({q(col)}, 80) || ?",
+            [f"field '{col}' = '", f"' is not a {sql_type.split('(')[0]} (what dbt casts it to)"],
         ))  # fmt: skip
-    any_bad = " or ".join(f"({where})" for _c, where, _r in conditions)
+    any_bad = " or ".join(f"({where})" for _c, where, _r, _p in conditions)
     if (
         not conditions
         or not conn.execute(f"select count(*) from _incoming where {any_bad}").fetchone()[0]
     ):
         conditions = []  # the usual case: one scan, nothing to isolate
-    for col, where, reason in conditions:
+    as_text = conn.sql_type("varchar")
+    for col, where, reason, reason_params in conditions:
         conn.execute(
             f"insert into {DEAD_LETTER} select ?, ?, _line, ?, {reason}, "
-            f"left(replace(payload::varchar, chr(0), '\\x00'), {RAW_TEXT_MAX}), ? from _incoming where {where}",
-            [source.name, rel, col, now],
+            f"left(replace(cast(payload as {as_text}), chr(0), ?), {RAW_TEXT_MAX}), ? "
+            f"from _incoming where {where}",
+            [source.name, rel, col, *reason_params, "\\x00", now],
         )
-        conn.execute(f"delete from _incoming where {where}")
+        conn.delete_where("_incoming", where)
     return conn.execute(
         f"select count(*) from {DEAD_LETTER} where file = ? and loaded_at = ?", [rel, now]
     ).fetchone()[0]
@@ -648,7 +635,7 @@ def _describe_parse_error(path: Path, rel: str, source: RawSource, exc: Exceptio
         opener = gzip.open if compressed else open
         try:
             with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-                if source.rows_sql == _NDJSON:
+                if source.layout == _NDJSON:
                     for n, line in enumerate(fh, start=1):
                         if not line.strip():
                             continue
@@ -672,40 +659,17 @@ def _describe_parse_error(path: Path, rel: str, source: RawSource, exc: Exceptio
     return f"landing/{rel}: cannot be read as {source.kind}: {str(exc).splitlines()[0]}"
 
 
-def _extract(source: RawSource, rows_sql: str) -> str:
-    """``select <key columns>, payload, _line`` over rows with a JSON ``payload``."""
-    paths = list(dict.fromkeys(source.columns.values()))
-    path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
-    cols = ", ".join(f'_v[{paths.index(p) + 1}] as "{c}"' for c, p in source.columns.items())
-    return (
-        f"select {cols}, payload, _line from (select payload, _line, "
-        f"json_extract_string(payload, {path_list}) as _v from ({rows_sql}))"
-    )
-
-
-def _stage_json(conn, source: RawSource, path: Path, rel: str) -> _Staged:
-    if path.stat().st_size == 0:
-        raise LandingFileError(f"landing/{rel}: file is empty")
-    rows_sql = source.rows_sql.format(file=str(path).replace("'", "''"))
-    try:
-        conn.execute(f"create or replace temp table _incoming as {_extract(source, rows_sql)}")
-        return _Staged()
-    except duckdb.Error as exc:
-        if is_storage_failure(exc) or source.rows_sql != _NDJSON:
-            raise
-    return _stage_ndjson_lines(conn, source, path, rel)
-
-
-def _stage_ndjson_lines(conn, source: RawSource, path: Path, rel: str) -> _Staged:
-    """NDJSON the native reader refused, line by line: each line that is not one JSON
-    object the warehouse accepts is dead-lettered; a file with no such line is not NDJSON."""
+def ndjson_lines(path: Path, rel: str) -> tuple[list[tuple[int, str]], Staged]:
+    """An NDJSON file an engine's native reader refused, line by line: ``(line, text)`` of
+    each line that parses as JSON, and the lines that do not (dead-lettered); a file with
+    no such line is not NDJSON (:class:`LandingFileError`)."""
     try:
         data = (
             gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
         )
     except (OSError, EOFError, zlib.error) as err:
         raise LandingFileError(f"landing/{rel}: not a valid gzip file ({err})") from None
-    staged = _Staged()
+    staged = Staged()
     lines: list[tuple[int, str]] = []
     for n, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
@@ -722,31 +686,24 @@ def _stage_ndjson_lines(conn, source: RawSource, path: Path, rel: str) -> _Stage
     if not lines:
         first = staged.dead[0][2] if staged.dead else "no records"
         raise LandingFileError(f"landing/{rel}: not NDJSON: no line is a JSON record ({first})")
-    frame = pd.DataFrame(lines, columns=["_line", "_text"])
-    conn.register("_ndjson_lines", frame)
-    try:
-        conn.execute(
-            "create or replace temp table _lines as select _line, _text, "
-            "coalesce(case when json_valid(_text) then json_type(_text) = 'OBJECT' end, false) as _ok "
-            "from _ndjson_lines"
-        )
-    finally:
-        conn.unregister("_ndjson_lines")
-    for n, text in conn.execute(
-        "select _line, _text from _lines where not _ok order by _line"
-    ).fetchall():
-        staged.dead.append(
-            (
-                n,
-                None,
-                f"line {n} is not valid JSON (refused by the warehouse's JSON parser, e.g. a lone surrogate escape)",
-                text,
-            )
-        )
-    good = "select _text::json as payload, _line from _lines where _ok"
-    conn.execute(f"create or replace temp table _incoming as {_extract(source, good)}")
-    conn.execute("drop table _lines")
-    return staged
+    return lines, staged
+
+
+REFUSED_BY_PARSER = (
+    "line {n} is not valid JSON (refused by the warehouse's JSON parser, e.g. a lone "
+    "surrogate escape)"
+)
+"""Reason of a line Python parsed but the warehouse's JSON parser refused."""
+
+
+def check_not_empty(path: Path, rel: str) -> None:
+    """An empty JSON landing file is refused by name before any engine reads it."""
+    if path.stat().st_size == 0:
+        raise LandingFileError(f"landing/{rel}: file is empty")
+
+
+CSV_NO_ROWS = "landing/{rel}: holds a header but no rows"
+"""Error of a CSV landing file with a header and no row (either engine's reader)."""
 
 
 def _header(path: Path, rel: str) -> list[str]:
@@ -759,7 +716,8 @@ def _header(path: Path, rel: str) -> list[str]:
             ) from None
 
 
-def _stage_csv(conn, source: RawSource, path: Path, rel: str) -> _Staged:
+def csv_header(source: RawSource, path: Path, rel: str) -> list[str]:
+    """A CSV landing file's header; a missing required column is a clear error."""
     header = _header(path, rel)
     required = [c for c in source.columns.values() if not c.endswith("?")]
     missing = [c for c in required if c not in header]
@@ -768,38 +726,14 @@ def _stage_csv(conn, source: RawSource, path: Path, rel: str) -> _Staged:
             f"landing/{rel}: missing column(s) {', '.join(missing)} in the header {header} "
             f"(schema drift? {source.name} files need: {', '.join(required)})"
         )
-    file = str(path).replace("'", "''")
-    staged = _Staged()
-    try:
-        conn.execute(
-            f"create or replace temp table _csv as select *, row_number() over () + 1 as _line "
-            f"from read_csv('{file}', header=true, all_varchar=true, auto_detect=true)"
-        )
-    except duckdb.Error as exc:
-        if is_storage_failure(exc):
-            raise
-        staged = _stage_csv_rows(conn, path, rel, header)
-    n = conn.execute("select count(*) from _csv").fetchone()[0]
-    if n == 0 and not staged.dead:
-        raise LandingFileError(f"landing/{rel}: holds a header but no rows")
-    cols = []
-    for name, col in source.columns.items():
-        c = col.rstrip("?")
-        cols.append(f'"{c}" as "{name}"' if c in header else f'null::varchar as "{name}"')
-    payload = (
-        "to_json(struct_pack(" + ", ".join(f'"{h}" := "{h}"' for h in header) + "))"
-    )  # every column kept
-    conn.execute(
-        f"create or replace temp table _incoming as select {', '.join(cols)}, {payload}::json as payload, _line from _csv"
-    )
-    conn.execute("drop table _csv")
-    return staged
+    return header
 
 
-def _stage_csv_rows(conn, path: Path, rel: str, header: list[str]) -> _Staged:
-    """A CSV the native reader refused, row by row: a row whose field count differs from the
-    header's is dead-lettered; a file with no good row is not CSV."""
-    staged = _Staged()
+def csv_rows(path: Path, rel: str, header: list[str]) -> tuple[pd.DataFrame, Staged]:
+    """A CSV an engine's native reader refused, row by row: the good rows (text, ``None``
+    for empty, plus ``_line``), and the rows whose field count differs from the header's
+    (dead-lettered); a file with no good row is not CSV."""
+    staged = Staged()
     good: list[list] = []
     text = path.read_text(encoding="utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -828,13 +762,7 @@ def _stage_csv_rows(conn, path: Path, rel: str, header: list[str]) -> _Staged:
         )
     frame = pd.DataFrame(good, columns=[*header, "_line"], dtype=object)
     frame["_line"] = frame["_line"].astype("int64")
-    conn.register("_csv_rows", frame)
-    try:
-        casts = ", ".join(f'cast("{h}" as varchar) as "{h}"' for h in header)
-        conn.execute(f"create or replace temp table _csv as select {casts}, _line from _csv_rows")
-    finally:
-        conn.unregister("_csv_rows")
-    return staged
+    return frame, staged
 
 
 def _is_date(value: object) -> bool:
@@ -865,7 +793,9 @@ class _YamlLoader(yaml.SafeLoader):
 _YamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _YamlLoader.construct_yaml_timestamp)
 
 
-def _stage_yaml(conn, source: RawSource, path: Path, rel: str) -> _Staged:
+def yaml_rows(source: RawSource, path: Path, rel: str) -> tuple[list[list], Staged]:
+    """A YAML registry file's entries as rows (key columns as text, the entry as JSON text,
+    its 1-based number), and the entries refused (dead-lettered)."""
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
@@ -875,7 +805,7 @@ def _stage_yaml(conn, source: RawSource, path: Path, rel: str) -> _Staged:
     if doc is None:
         raise LandingFileError(f"landing/{rel}: holds no entries")
     docs = doc if isinstance(doc, list) else [doc]
-    staged = _Staged()
+    staged = Staged()
     rows = []
     for i, d in enumerate(docs, start=1):
         text = json.dumps(d, default=str)
@@ -904,28 +834,19 @@ def _stage_yaml(conn, source: RawSource, path: Path, rel: str) -> _Staged:
               else (None if d.get(k.rstrip("?")) is None else str(d.get(k.rstrip("?")))) for k in source.columns.values()),
             text, i,
         ])  # fmt: skip
-    names = list(source.columns)
-    conn.execute(
-        "create or replace temp table _incoming ("
-        + ", ".join(f'"{c}" varchar' for c in names)
-        + ", payload json, _line bigint)"
-    )
-    if rows:
-        conn.executemany(
-            f"insert into _incoming values ({', '.join('?' * (len(names) + 2))})", rows
-        )
-    return staged
+    return rows, staged
 
 
-def ensure_raw_table(conn: duckdb.DuckDBPyConnection, source: RawSource) -> None:
+def ensure_raw_table(conn: Session, source: RawSource) -> None:
     """Create the source's raw table (empty) so downstream models can always read it."""
-    cols = ", ".join(f'"{c}" varchar' for c in source.columns)
-    conn.execute(
-        f"create table if not exists {source.table} ({cols}, payload json, _file varchar, "
-        "_line bigint, _loaded_at timestamp with time zone)"
-    )
+    conn = as_session(conn)
+    conn.ensure_table(
+        source.table,
+        [*((c, "varchar") for c in source.columns), ("payload", "json"), ("_file", "varchar"),
+         ("_line", "bigint"), ("_loaded_at", "timestamp with time zone")],
+    )  # fmt: skip
 
 
-def load_all(conn: duckdb.DuckDBPyConnection, landing: Path | None = None) -> dict[str, LoadResult]:
+def load_all(conn: Session, landing: Path | None = None) -> dict[str, LoadResult]:
     """Load every source (what ``triangulate run`` does before dbt); errors collected per source."""
     return {s.name: load_source(conn, s, landing) for s in SOURCES}

@@ -110,12 +110,9 @@ def _rewrite(payload: str, body: bool, replace) -> tuple[str, str | None] | None
 
 
 def _table_exists(conn, qualified: str) -> bool:
-    schema, name = qualified.split(".", 1)
-    rows = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, name],
-    ).fetchall()
-    return rows[0][0] > 0
+    from triangulate.warehouse import table_exists
+
+    return table_exists(conn, qualified)
 
 
 def _apply(conn, table: Table, where: str, params: list, replace) -> int:
@@ -132,17 +129,16 @@ def _apply(conn, table: Table, where: str, params: list, replace) -> int:
             changes.append((file, line, new[0], new[1]))
     if not changes:
         return 0
+    from triangulate.warehouse import as_session
+
     frame = pd.DataFrame(changes, columns=["_file", "_line", "payload", "body"])
-    conn.register("_privacy_changes", frame)
-    try:
+    with as_session(conn).registered("_privacy_changes", frame) as changed:
         body_set = ", body = coalesce(c.body, t.body)" if table.body else ""
         conn.execute(
             # a new _loaded_at: the incremental staging models re-read the row next run
             f"update {table.table} as t set payload = c.payload::json{body_set}, _loaded_at = now() "
-            "from _privacy_changes as c where t._file = c._file and t._line = c._line"
+            f"from {changed} as c where t._file = c._file and t._line = c._line"
         )
-    finally:
-        conn.unregister("_privacy_changes")
     return len(changes)
 
 
@@ -231,23 +227,18 @@ privacy_app = typer.Typer(
 
 
 def _run(action, argument) -> None:
-    import duckdb
+    from triangulate.warehouse import busy_errors, connect, exists, location
 
-    from triangulate.paths import warehouse_path
-    from triangulate.warehouse import connect
-
-    if not warehouse_path().exists():
-        typer.echo(f"no warehouse at {warehouse_path()}: nothing has been loaded yet", err=True)
+    if not exists():
+        typer.echo(f"no warehouse at {location()}: nothing has been loaded yet", err=True)
         raise typer.Exit(code=1)
     try:
-        with connect() as conn:
-            conn.execute("begin")
+        with connect() as conn, conn.transaction():
             counts = action(conn, argument)
-            conn.execute("commit")
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=2) from None
-    except duckdb.IOException as exc:
+    except busy_errors() as exc:
         typer.echo(f"the warehouse is busy (a run holds it?): {exc}", err=True)
         raise typer.Exit(code=1) from None
     for table, n in counts.items():

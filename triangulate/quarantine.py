@@ -168,17 +168,16 @@ quarantine_app = typer.Typer(
 
 
 def _open(read_only: bool):
-    from triangulate.paths import warehouse_path
-    from triangulate.warehouse import connect
+    from triangulate.warehouse import connect, exists, location
 
-    if not warehouse_path().exists():
-        typer.echo(f"no warehouse at {warehouse_path()}: nothing has been loaded yet", err=True)
+    if not exists():
+        typer.echo(f"no warehouse at {location()}: nothing has been loaded yet", err=True)
         raise typer.Exit(code=0 if read_only else 1)
     return connect(read_only=False)
 
 
 def _run(action, file: str) -> None:
-    import duckdb
+    from triangulate.warehouse import busy_errors
 
     try:
         with _open(read_only=False) as conn:
@@ -186,7 +185,7 @@ def _run(action, file: str) -> None:
     except LookupError as exc:
         typer.echo(str(exc).strip("'\""), err=True)
         raise typer.Exit(code=1) from None
-    except duckdb.IOException as exc:
+    except busy_errors() as exc:
         typer.echo(f"the warehouse is busy (a run holds it?): {exc}", err=True)
         raise typer.Exit(code=1) from None
 
@@ -196,12 +195,12 @@ def list_command(
     everything: bool = typer.Option(False, "--all", help="Also files whose quarantine is over."),
 ) -> None:
     """Quarantined files and files with dead-lettered records: file, status, reason, when, rows."""
-    import duckdb
+    from triangulate.warehouse import busy_errors
 
     try:
         with _open(read_only=True) as conn:
             entries = list_entries(conn, everything=everything)
-    except duckdb.IOException as exc:
+    except busy_errors() as exc:
         typer.echo(f"the warehouse is busy (a run holds it?): {exc}", err=True)
         raise typer.Exit(code=1) from None
     if not entries:

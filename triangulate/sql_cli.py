@@ -1,4 +1,4 @@
-"""``triangulate sql "<query>"``: read the warehouse without a ``duckdb`` CLI.
+"""``triangulate sql "<query>"``: read the warehouse without an engine's own CLI.
 
 The connection is read-only (DuckDB allows one writer; a reader never blocks or damages
 a run's writes, and a statement that would write is refused), and every failure is one
@@ -20,9 +20,7 @@ def sql(
     fmt: str = typer.Option("table", "--format", help="table | csv"),
 ) -> None:
     """Run one read-only SQL query on the warehouse and print its result."""
-    import duckdb
-
-    from triangulate.paths import warehouse_path
+    from triangulate.warehouse import connect, engine_errors, exists, location
 
     def fail(message: str) -> typer.Exit:
         typer.echo(f"triangulate sql: {message}", err=True)
@@ -30,14 +28,13 @@ def sql(
 
     if fmt not in ("table", "csv"):
         raise fail(f"unknown --format {fmt!r}: use table or csv")
-    path = warehouse_path()
-    if not path.exists():
+    path = location()
+    if not exists():
         raise fail(f"no warehouse at {path}: run `triangulate demo` or `triangulate run` first")
     try:
-        with duckdb.connect(str(path), read_only=True) as conn:
-            relation = conn.sql(query)
-            frame = relation.df() if relation is not None else None
-    except duckdb.Error as exc:
+        with connect(read_only=True) as conn:
+            frame = conn.statement(query)
+    except (*engine_errors(), PermissionError) as exc:
         message = str(exc)
         lock = _LOCK.search(message)
         if lock:

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from triangulate.geo.panel import MetricLabels
+
 TRIANGULATION_COLUMNS = (
     "channel",
     "mta_roas",
@@ -255,7 +257,7 @@ def triangulation_inputs(
     if geo_experiment_results is not None and len(geo_experiment_results):
         exp = geo_experiment_results[geo_experiment_results["method"] == experiment_method]
         if "metric_kind" in exp:
-            exp = exp[exp["metric_kind"].astype(str) != "count"]
+            exp = exp[MetricLabels.money_rows(exp["metric_kind"])]
         if "end_date" in exp:
             exp = exp.sort_values("end_date")
         cols = [c for c in ("iroas", "iroas_ci_low", "iroas_ci_high") if c in exp]

@@ -1,7 +1,9 @@
 """Thin Dagster wrappers, one module per stage. Measurement logic lives outside this package."""
 
 WAREHOUSE_POOL = "warehouse"
-"""Concurrency pool of every asset that opens the warehouse (limit 1: DuckDB has one writer)."""
+"""Concurrency pool of every asset that opens the warehouse (limit 1: both local engines
+have one writer process: DuckDB's file lock; local Spark's embedded Derby metastore admits
+one JVM. ``Session.needs_single_writer`` says so per engine)."""
 
 
 def table_key(qualified: str):

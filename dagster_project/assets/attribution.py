@@ -6,10 +6,10 @@ transaction.
 """
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
 from dagster_project.assets.transform import with_gated_upstream
+from dagster_project.resources import WarehouseResource
 from triangulate.mta.engine import attribute_from_warehouse, channel_credit_models
 from triangulate.warehouse import replace_tables
 
@@ -66,7 +66,7 @@ class MTAConfig(dg.Config):
     group_name="attribution",
     pool=WAREHOUSE_POOL,
 )
-def mta_credit(context: dg.AssetExecutionContext, config: MTAConfig, warehouse: DuckDBResource):
+def mta_credit(context: dg.AssetExecutionContext, config: MTAConfig, warehouse: WarehouseResource):
     with warehouse.get_connection() as conn:
         result = attribute_from_warehouse(conn, half_life_days=config.half_life_days)
         counts = replace_tables(conn, {MTA_TABLES[k]: result[k] for k in MTA_TABLES})
@@ -110,7 +110,7 @@ CALIBRATED_DAILY_TABLE = "measurement.mta_calibrated_daily"
     "campaign, times the channel's calibration factor (its latest geo experiment, else the published "
     "MMM), with the factor's source, value and window. Channels click tracking cannot see have no rows.",
 )
-def mta_calibrated_daily(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+def mta_calibrated_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     from triangulate.mta import sql
     from triangulate.mta.calibration import (
         DECISION_MTA_MODEL,

@@ -25,10 +25,10 @@ geos and dates are analysed with ``status`` ``warning`` (see
 import json
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
 from dagster_project.assets.transform import with_gated_upstream
+from dagster_project.resources import WarehouseResource
 from triangulate.geo.analysis import analyze_registry, with_panel_geos
 from triangulate.geo.calibration import ExperimentSpend, experiment_spend
 from triangulate.geo.registry import ExperimentSpec
@@ -138,7 +138,7 @@ def experiment_spend_changes(
     "incremental_conversions and cost_per_incremental_conversion for a count (orders); metric_kind says which.",
 )
 def geo_experiment_results(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     with warehouse.get_connection() as conn:
         specs = registered_experiments(conn)

@@ -5,9 +5,9 @@ import json
 import os
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL
+from dagster_project.resources import WarehouseResource
 from triangulate import ingest
 from triangulate.paths import landing_dir
 
@@ -29,7 +29,9 @@ def _raw_asset(source: ingest.RawSource) -> dg.AssetsDefinition:
         "Bad records go to raw._dead_letter, unparseable files to raw._quarantined_files; "
         "neither stops the load (triangulate quarantine list).",
     )
-    def _load(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+    def _load(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         # Accepted means kept: bad records are dead-lettered and unparseable files
         # quarantined (issue #19); neither fails the asset, so the good files and rows flow
         # on to dbt. The raw gate (asset check) decides on a threshold.

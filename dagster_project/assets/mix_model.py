@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, png_markdown, table_key
 from dagster_project.assets.transform import with_gated_upstream
+from dagster_project.resources import WarehouseResource
+from triangulate.contracts import GEO_MODEL_TABLES
 from triangulate.paths import artifacts_dir
 from triangulate.warehouse import publish_run, read_table, reporting_currency, table_exists
 
@@ -27,6 +28,8 @@ MMM_TABLES = [
     "measurement.mmm_response_curves",
     "measurement.mmm_diagnostics",
 ]
+GEO_SUMMARY_TABLE = GEO_MODEL_TABLES[0]
+"""Published with the other MMM tables by the geo model only (``model.hierarchy: geo``)."""
 BUDGET_TABLE = "measurement.budget_plan"
 BUDGET_SUMMARY_TABLE = "measurement.budget_plan_summary"
 SAMPLING_PROGRESS_EVERY_S = 15.0
@@ -95,7 +98,7 @@ def roas_plot(summary: pd.DataFrame, currency: str):
 
 
 def _fit_and_publish(
-    context, warehouse: DuckDBResource, weekly: pd.DataFrame, config, run_id: str, lift_tests
+    context, warehouse: WarehouseResource, weekly: pd.DataFrame, config, run_id: str, lift_tests
 ):
     from triangulate.mmm import run_mmm
     from triangulate.mmm.run import progress_printer
@@ -158,11 +161,24 @@ MMM_INPUTS = [
             ],
             strict=True,
         )
+    ]
+    + [
+        dg.AssetSpec(
+            table_key(GEO_SUMMARY_TABLE),
+            kinds={"pymc", "duckdb"},
+            owners=["team:marketing-science"],
+            deps=MMM_INPUTS,
+            description="Geo MMM per run x geo x channel: spend, contribution and ROAS with 94% HDI "
+            "(USD). Materialized only when mmm.yaml's model.hierarchy is geo.",
+            skippable=True,
+        )
     ],
     group_name="mix_model",
     pool=WAREHOUSE_POOL,
 )
-def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse: DuckDBResource):
+def mmm_fit(
+    context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse: WarehouseResource
+):
     cfg = mmm_config(config.config_path)
     with warehouse.get_connection() as conn:
         weekly = read_table(conn, "marts.mmm_weekly_input")
@@ -211,6 +227,11 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
                     lift_tests.round(2).to_markdown(index=False)
                 )
         yield dg.MaterializeResult(asset_key=table_key(table), metadata=meta)
+    if GEO_SUMMARY_TABLE in latest.tables:
+        yield dg.MaterializeResult(
+            asset_key=table_key(GEO_SUMMARY_TABLE),
+            metadata={"run_id": latest.run_id, "rows": len(latest.tables[GEO_SUMMARY_TABLE])},
+        )
 
 
 @dg.multi_asset(
@@ -238,7 +259,7 @@ def mmm_fit(context: dg.AssetExecutionContext, config: MMMAssetConfig, warehouse
     group_name="mix_model",
     pool=WAREHOUSE_POOL,
 )
-def budget_plan(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+def budget_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     from dagster_project.assets.triangulation import latest_published_mmm_run
     from triangulate.mmm import load_fitted
     from triangulate.mmm.outputs import budget_plan as plan_budget

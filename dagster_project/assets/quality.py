@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
+from dagster_project.resources import WarehouseResource
 from triangulate import quality
 from triangulate.contracts import DATA_QUALITY_COLUMNS, DATA_QUALITY_TABLE
 from triangulate.warehouse import append_rows, read_table, table_exists
@@ -104,7 +104,7 @@ def _gate_check(table: str) -> dg.AssetChecksDefinition:
         description=f"Great Expectations suite expectations/{quality.GATED_TABLES[table].name} on {table}.",
     )
     def _check(
-        context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
         with warehouse.get_connection() as conn:
             files = files_to_validate(conn, table)

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, table_key
+from dagster_project.resources import WarehouseResource
 from triangulate.paths import artifacts_dir
 
 REPORT_INPUTS = [
@@ -32,7 +32,7 @@ REPORT_INPUTS = [
     "diagnostics. latest.html is the newest.",
 )
 def measurement_report(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     from triangulate.report import build_report_from_warehouse
 

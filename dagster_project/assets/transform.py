@@ -24,7 +24,14 @@ from triangulate.paths import DBT_PROJECT_DIR, triangulate_home
 
 
 def dbt_target() -> str:
-    return os.environ.get("TRIANGULATE_DBT_TARGET", "duckdb")
+    """The dbt target (``dbt_project/profiles.yml``): the warehouse engine's
+    (``TRIANGULATE_WAREHOUSE``, :func:`triangulate.warehouse.engine_name`: ``duckdb`` or
+    ``spark``), so Python and dbt always build and read the same warehouse.
+    ``TRIANGULATE_DBT_TARGET`` overrides it for dbt-only checks (the PostgreSQL
+    portability build, where no Python step reads the warehouse)."""
+    from triangulate.warehouse import engine_name
+
+    return os.environ.get("TRIANGULATE_DBT_TARGET") or engine_name()
 
 
 def dbt_executable() -> str:
@@ -230,11 +237,12 @@ def _explain(held: list[dg.AssetCheckResult], invocation) -> Iterator[dg.AssetCh
 
 @contextmanager
 def _warehouse_for_reading() -> Iterator[object]:
-    """The DuckDB warehouse, read-only, or None (another target, or it cannot be opened:
-    the messages then say what was expected without the failing rows)."""
-    from triangulate.warehouse import connect
+    """The warehouse dbt built, read-only, or None (a dbt-only target such as PostgreSQL,
+    or it cannot be opened: the messages then say what was expected without the failing
+    rows)."""
+    from triangulate.warehouse import connect, engine_name
 
-    if dbt_target() != "duckdb":
+    if dbt_target() != engine_name():
         yield None
         return
     try:
@@ -277,7 +285,10 @@ class TriangulateDbtCliResource(DbtCliResource):
     as :class:`DbtConsole` says, not as one console line per node."""
 
     def cli(self, args, **kwargs):
+        from triangulate.warehouse import release
+
         started = time.monotonic()
+        release()  # dbt on local Spark starts its own JVM on the same metastore
         with dbt_environment(), dbt_dies_with_this_process():
             invocation = super().cli(args, **kwargs)
         context = kwargs.get("context")

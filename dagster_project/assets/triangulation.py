@@ -2,9 +2,9 @@
 ``triangulation``). The rules live in :mod:`triangulate.triangulation`."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from dagster_project.assets import WAREHOUSE_POOL, png_markdown, table_key
+from dagster_project.resources import WarehouseResource
 from triangulate.channels import load_channels
 from triangulate.mta.calibration import DECISION_MTA_MODEL, warehouse_calibration_factors
 from triangulate.triangulation import triangulate, triangulation_inputs
@@ -70,7 +70,7 @@ def decisions_markdown(table) -> str:
     "its reason and confidence: the same decision as measurement.budget_plan, by construction.",
 )
 def channel_triangulation(
-    context: dg.AssetExecutionContext, config: TriangulationConfig, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, config: TriangulationConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     with warehouse.get_connection() as conn:
         currency = reporting_currency(conn)
@@ -134,7 +134,7 @@ EXPERIMENT_PLAN_TABLE = "measurement.experiment_plan"
     "at stake x posterior uncertainty), treatment geos, duration, MDE and the smallest detectable iROAS, "
     "designed on marts.fct_weekly_revenue_panel.",
 )
-def experiment_plan(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+def experiment_plan(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     from triangulate.geo.experiment_plan import experiment_plan as plan_experiments
 
     with warehouse.get_connection() as conn:

@@ -23,6 +23,12 @@
     cast(cast({{ expr }} as timestamp with time zone) at time zone 'UTC' as timestamp)
 {%- endmacro %}
 
+{% macro spark__utc_timestamp_from_iso(expr) -%}
+    {#- Spark parses ISO-8601 text with a zone (Z, +02:00) to an instant, read in the session
+        zone: the local warehouse and dbt's profile pin it to UTC (spark_settings.spark_conf). -#}
+    cast({{ expr }} as timestamp)
+{%- endmacro %}
+
 {#- Unix epoch seconds (text or number) -> UTC timestamp without time zone. -#}
 {% macro timestamp_from_unix_seconds(expr) -%}
     {{ dbt.dateadd('second', 'cast(' ~ expr ~ ' as bigint)', "cast('1970-01-01 00:00:00' as timestamp)") }}

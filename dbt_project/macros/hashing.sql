@@ -30,6 +30,11 @@
     case when nullif({{ expr }}, '') is not null then to_hex(sha256({{ expr }})) end
 {%- endmacro %}
 
+{% macro spark__sha256_hex(expr) -%}
+    {#- Spark and Databricks: sha2 gives lowercase hex of the UTF-8 bytes. -#}
+    case when nullif({{ expr }}, '') is not null then sha2({{ expr }}, 256) end
+{%- endmacro %}
+
 {% macro default__sha256_hex(expr) -%}
     {{ exceptions.raise_compiler_error("sha256_hex: no SHA-256 macro for adapter '" ~ adapter.type() ~ "'") }}
 {%- endmacro %}

@@ -10,8 +10,14 @@
     ) then 1 when upper({{ currency_expr }}) in ('BHD', 'JOD', 'KWD', 'OMR', 'TND') then 1000 else 100 end
 {%- endmacro %}
 
-{#- The column type of money in marts. -#}
-{% macro money_type() -%}numeric(28, 6){%- endmacro %}
+{#- The column type of money in marts: numeric(28, 6); Spark spells it decimal(28, 6). -#}
+{% macro money_type() -%}
+    {{- return(adapter.dispatch('money_type', 'triangulate')()) -}}
+{%- endmacro %}
+
+{% macro default__money_type() -%}numeric(28, 6){%- endmacro %}
+
+{% macro spark__money_type() -%}decimal(28, 6){%- endmacro %}
 
 {#- Cast to the mart money type. -#}
 {% macro to_money(expr) -%}cast({{ expr }} as {{ triangulate.money_type() }}){%- endmacro %}

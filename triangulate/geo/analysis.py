@@ -459,7 +459,10 @@ def format_results(results: pd.DataFrame, labels: MetricLabels | None = None) ->
         if getattr(row, "status", "ok") == "error":
             lines.append(f"{row.experiment_id}: {row.notes}")
             continue
-        words = labels or MetricLabels(metric=str(row.metric), money=row.metric_kind != "count")
+        words = labels or MetricLabels(
+            metric=str(row.metric),
+            money=MetricLabels.is_money(row.metric_kind),
+        )
         inc_column, ratio_column = OUTCOME_COLUMNS[words.kind]
         total, ratio = getattr(row, inc_column), getattr(row, ratio_column)
         level = f"{row.interval_level:.0%}"

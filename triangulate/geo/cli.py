@@ -22,6 +22,8 @@ geo_app = typer.Typer(
 )
 
 METRIC_KINDS = ("auto", "money", "count")
+"""``--metric-kind`` choices: ``auto`` and :data:`triangulate.geo.panel.METRIC_KINDS`
+(spelled here so ``--help`` needs no pandas; tests/test_geo_cli.py checks they agree)."""
 
 
 def _split(text: str | None) -> list[str]:

@@ -84,6 +84,10 @@ def match_geos(
     return tuple(resolved)
 
 
+METRIC_KINDS = ("money", "count")
+"""Values of ``metric_kind`` in ``measurement.geo_experiment_results``: money (revenue,
+iROAS) or a count (conversions, cost per incremental conversion)."""
+
 MONEY_WORDS = ("revenue", "sales", "value", "gmv", "profit", "margin", "amount", "income", "aov")
 """A metric whose name holds one of these is money unless the caller says otherwise."""
 
@@ -100,13 +104,25 @@ class MetricLabels:
     def of(cls, metric: str, kind: str = "auto") -> MetricLabels:
         """``kind`` ``money``, ``count`` or ``auto``: money when the name holds one of
         :data:`MONEY_WORDS` (``value``, ``net_revenue``), else a count (``conversions``, ``Y``)."""
-        if kind not in ("auto", "money", "count"):
+        if kind not in ("auto", *METRIC_KINDS):
             raise ValueError(f"metric kind must be auto, money or count, got {kind!r}")
         if kind == "auto":
             money = any(word in metric.lower() for word in MONEY_WORDS)
         else:
             money = kind == "money"
         return cls(metric=metric, money=money)
+
+    @staticmethod
+    def is_money(metric_kind: object) -> bool:
+        """Whether a result row's ``metric_kind`` is money. A missing kind (a row from
+        before the column existed, when every result was money) counts as money."""
+        return pd.isna(metric_kind) or str(metric_kind) != "count"
+
+    @staticmethod
+    def money_rows(metric_kind: pd.Series) -> pd.Series:
+        """:meth:`is_money` of every row: the rows the readers that need iROAS (MMM and
+        MTA calibration, triangulation) keep."""
+        return metric_kind.map(MetricLabels.is_money).astype(bool)
 
     @property
     def kind(self) -> str:

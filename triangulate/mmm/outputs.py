@@ -1,13 +1,25 @@
 """Output tables of a fitted MMM (docs/contracts.md §5), in the target's money units.
 
 Every interval is a 94 % highest-density interval over the posterior draws. In the geo
-model every number is national: per-geo draws are summed before summarizing.
+model every number is national (per-geo draws are summed before summarizing), except in
+``measurement.mmm_geo_channel_summary`` (:func:`geo_channel_summary`), one row per geo.
+
+Memory: a geo model's ``channel_contribution`` has draws x weeks x geos x channels values
+(8,000 x 156 x 40 x 7 on the demo world, 2.8 GB), and summarizing it in one go makes
+several more arrays of that size (every component in money, the +1 % forward pass, their
+difference). The summaries here take the posterior in chunks of at most
+:func:`draws_per_chunk` draws (:data:`SUMMARY_CHUNK_BYTES` of ``channel_contribution``
+per chunk) and keep only per-draw totals (draws x geos x channels) between chunks. A
+model whose posterior fits one chunk (the national model: 156 x 7 values per draw) is
+summarized in one go, exactly as before.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import warnings
+from collections.abc import Callable
 
 import arviz as az
 import numpy as np
@@ -27,7 +39,15 @@ CURVE_POINTS = 41
 CURVE_MAX_MULTIPLE = 2.0
 CURVE_MAX_DRAWS = 1000
 
+SUMMARY_CHUNK_BYTES = 256 * 2**20
+"""Memory budget of one chunk of posterior draws: the bytes of ``channel_contribution``
+(float64) the summaries take at once (:func:`draws_per_chunk`). The working set of a chunk
+is about 4x this (the +1 % forward pass, its difference from the fit, in money): ~1.1 GB
+above the posterior for ``channel_summary`` on the demo world's geo model, at 2,000 or
+4,000 draws alike (docs/benchmarks_mmm.md, "The summaries in chunks of draws")."""
+
 CHANNEL_SUMMARY_COLUMNS = [*TABLE_COLUMNS["measurement.mmm_channel_summary"]]
+GEO_CHANNEL_SUMMARY_COLUMNS = [*TABLE_COLUMNS["measurement.mmm_geo_channel_summary"]]
 WEEKLY_CONTRIBUTION_COLUMNS = [
     *TABLE_COLUMNS["measurement.mmm_weekly_contributions"],
     "component_kind",
@@ -71,19 +91,89 @@ def _national(array: xr.DataArray) -> xr.DataArray:
     return array.sum(GEO) if GEO in array.dims else array
 
 
-def channel_summary(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
+def draws_per_chunk(fitted: FittedMMM, budget_bytes: int = SUMMARY_CHUNK_BYTES) -> int:
+    """Posterior draws (over all chains) the summaries take at once: ``budget_bytes`` over
+    the bytes of one draw of ``channel_contribution`` (weeks x geos x channels float64),
+    at least 1. Demo world's geo model (156 x 40 x 7): 768 draws; the national model: all."""
+    contribution = fitted.mmm.idata.posterior["channel_contribution"]
+    per_draw = 8 * math.prod(
+        size for dim, size in contribution.sizes.items() if dim not in ("chain", "draw")
+    )
+    return max(1, budget_bytes // per_draw)
+
+
+def draw_slices(n_chains: int, n_draws: int, max_draws: int) -> list[slice]:
+    """Slices of the ``draw`` axis, every chain taken together, so that a chunk holds at
+    most ``max(max_draws, n_chains)`` draws: ``max_draws // n_chains`` per chain (at least 1)."""
+    width = max(1, max_draws // n_chains)
+    return [slice(start, min(start + width, n_draws)) for start in range(0, n_draws, width)]
+
+
+def _chunks(fitted: FittedMMM, max_draws: int | None = None) -> list[slice]:
+    """The ``draw`` slices of ``fitted``'s posterior, chunks of at most ``max_draws`` draws
+    (default :func:`draws_per_chunk`)."""
+    posterior = fitted.mmm.idata.posterior
+    return draw_slices(
+        posterior.sizes["chain"], posterior.sizes["draw"], max_draws or draws_per_chunk(fitted)
+    )
+
+
+def _per_chunk[T](
+    fitted: FittedMMM, compute: Callable[[], T], max_draws: int | None = None
+) -> list[T]:
+    """``compute()`` once per chunk of posterior draws (:func:`draw_slices`, chunks of
+    ``max_draws`` or :func:`draws_per_chunk`), with ``fitted.mmm.idata`` narrowed to the
+    chunk's draws (views of every group with a ``draw`` dim, the rest as is) while it
+    runs, so pymc-marketing's own methods see only those draws; the full ``idata`` is put
+    back afterwards whatever happens. One chunk: ``compute()`` on the model as it is (the
+    one-shot path). Not for a model another thread is summarizing at the same time."""
+    mmm = fitted.mmm
+    full = mmm.idata
+    slices = _chunks(fitted, max_draws)
+    if len(slices) == 1:
+        return [compute()]
+    out = []
+    try:
+        for draws in slices:
+            mmm.idata = full.isel(draw=draws, missing_dims="ignore")
+            out.append(compute())
+    finally:
+        mmm.idata = full
+    return out
+
+
+def _join_draws(parts: list):
+    return parts[0] if len(parts) == 1 else xr.concat(parts, dim="draw")
+
+
+def channel_totals(fitted: FittedMMM, max_draws: int | None = None) -> xr.Dataset:
+    """Per posterior draw, each channel's contribution (money) summed over the fit period:
+    pymc-marketing's ``compute_counterfactual_contributions_dataset(period="all_time")``,
+    one variable per channel with dims ``(chain, draw)`` (and ``geo`` in the geo model),
+    computed per chunk of draws (:func:`_per_chunk`)."""
+    mmm, channels = fitted.mmm, list(fitted.data.channels)
+
+    def compute() -> xr.Dataset:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            totals = mmm.compute_counterfactual_contributions_dataset(period="all_time")
+        return totals[channels]
+
+    return _join_draws(_per_chunk(fitted, compute, max_draws))
+
+
+def channel_summary(fitted: FittedMMM, run_id: str, max_draws: int | None = None) -> pd.DataFrame:
     """Per channel over the fit period: spend, contribution and ROAS with HDI, marginal ROAS.
 
     ``contribution_c = sum_t target_scale * beta_c * sat(adstock(x~_c))_t`` per draw;
     ``roas = contribution / spend`` per draw; ``mroas`` is the posterior mean of
     ``(contribution(1.01 x) - contribution(x)) / (0.01 * spend)``, every week's spend of
-    the channel raised 1 % (carryover inside the period included).
+    the channel raised 1 % (carryover inside the period included). The posterior is taken
+    in chunks of at most ``max_draws`` draws (default :func:`draws_per_chunk`).
     """
-    mmm, data = fitted.mmm, fitted.data
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning)
-        totals = mmm.compute_counterfactual_contributions_dataset(period="all_time")
-    marginal = marginal_contributions(fitted)
+    data = fitted.data
+    totals = channel_totals(fitted, max_draws)
+    marginal = marginal_contributions(fitted, max_draws)
     rows = []
     for channel in data.channels:
         spend = float(data.frame[channel].sum())
@@ -108,28 +198,82 @@ def channel_summary(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CHANNEL_SUMMARY_COLUMNS)
 
 
-def marginal_contributions(fitted: FittedMMM) -> dict[str, float]:
+def geo_channel_summary(
+    fitted: FittedMMM, run_id: str, max_draws: int | None = None
+) -> pd.DataFrame:
+    """``measurement.mmm_geo_channel_summary``: per geo and channel over the fit period,
+    spend, contribution and ROAS with 94 % HDI, as :func:`channel_summary` per geo (money,
+    per-draw ``roas = contribution / spend``; no marginal ROAS). Rows sorted by geo, then
+    channel in the config's order; ROAS is empty (NaN) where the geo had no spend on the
+    channel. Summing ``contribution`` over geos gives the channel summary's contribution
+    (a sum of posterior means); the HDIs do not add up. The national model has no geos:
+    an empty frame with the table's columns."""
+    data = fitted.data
+    if not data.geo:
+        return pd.DataFrame(columns=GEO_CHANNEL_SUMMARY_COLUMNS)
+    totals = channel_totals(fitted, max_draws)
+    spend_by_geo = data.frame.groupby(GEO)[list(data.channels)].sum()
+    geos = sorted(str(g) for g in totals[data.channels[0]].coords[GEO].values)
+    spend_by_geo.index = spend_by_geo.index.astype(str)
+    rows = []
+    for geo in geos:
+        for channel in data.channels:
+            spend = float(spend_by_geo.loc[geo, channel])
+            contribution = _draws(totals[channel].sel({GEO: geo}))
+            c_low, c_high = hdi(contribution)
+            if spend > 0:
+                roas = contribution / spend
+                roas_mean, (r_low, r_high) = float(roas.mean()), hdi(roas)
+            else:
+                roas_mean, r_low, r_high = np.nan, np.nan, np.nan
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "geo": geo,
+                    "channel": channel,
+                    "spend": spend,
+                    "contribution": float(contribution.mean()),
+                    "contribution_hdi_low": c_low,
+                    "contribution_hdi_high": c_high,
+                    "roas": roas_mean,
+                    "roas_hdi_low": r_low,
+                    "roas_hdi_high": r_high,
+                }
+            )
+    return pd.DataFrame(rows, columns=GEO_CHANNEL_SUMMARY_COLUMNS)
+
+
+def marginal_contributions(fitted: FittedMMM, max_draws: int | None = None) -> dict[str, float]:
     """Posterior-mean extra contribution (money) from +1 % spend on every week, per channel.
 
     Channels do not interact in the model, so one forward pass with all channels raised
-    gives each channel's own increment.
+    gives each channel's own increment. The forward pass runs per chunk of at most
+    ``max_draws`` draws (default :func:`draws_per_chunk`).
     """
     mmm, data = fitted.mmm, fitted.data
     X_up = data.X()
     X_up[list(data.channels)] = X_up[list(data.channels)] * (1 + MROAS_STEP)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning)
-        up = mmm.sample_posterior_predictive(
-            X_up,
-            extend_idata=False,
-            combined=False,
-            var_names=["channel_contribution"],
-            progressbar=False,
-        )["channel_contribution"]
-    base = mmm.idata.posterior["channel_contribution"]
-    scale = mmm.idata.constant_data["target_scale"]
-    increase = ((up - base) * scale).sum(DATE)
-    increase = _national(increase).mean(("chain", "draw"))
+
+    def compute() -> xr.DataArray:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            up = mmm.sample_posterior_predictive(
+                X_up,
+                extend_idata=False,
+                combined=False,
+                var_names=["channel_contribution"],
+                progressbar=False,
+            )["channel_contribution"]
+        base = mmm.idata.posterior["channel_contribution"]
+        scale = mmm.idata.constant_data["target_scale"]
+        increase = ((up - base) * scale).sum(DATE)
+        if increase.sizes["draw"] != base.sizes["draw"]:  # the draws' labels did not align
+            raise RuntimeError(
+                f"+1 % forward pass: {increase.sizes['draw']} of {base.sizes['draw']} draws"
+            )
+        return _national(increase)
+
+    increase = _join_draws(_per_chunk(fitted, compute, max_draws)).mean(("chain", "draw"))
     return {str(c): float(increase.sel(channel=c)) for c in data.channels}
 
 
@@ -139,16 +283,45 @@ _COMPONENT_NAMES = {
 }
 
 
-def weekly_contributions(fitted: FittedMMM, run_id: str) -> pd.DataFrame:
+def mean_contributions_over_time(fitted: FittedMMM, max_draws: int | None = None) -> pd.DataFrame:
+    """pymc-marketing's ``compute_mean_contributions_over_time()`` (one row per date, and
+    geo in the geo model; one column per component, money). With more draws than one
+    chunk holds the posterior mean is taken per chunk (:func:`_per_chunk`): the sums over
+    each chunk's draws, added up, over the number of draws."""
+    mmm = fitted.mmm
+
+    def compute() -> tuple[xr.Dataset, int]:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            parts = mmm.compute_counterfactual_contributions_dataset()
+        return parts.sum(("chain", "draw")), parts.sizes["chain"] * parts.sizes["draw"]
+
+    def one_shot() -> pd.DataFrame:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            return mmm.compute_mean_contributions_over_time()
+
+    if len(_chunks(fitted, max_draws)) == 1:
+        return one_shot()
+    sums = _per_chunk(fitted, compute, max_draws)
+    total = sums[0][0]
+    for chunk_sum, _ in sums[1:]:
+        total = total + chunk_sum
+    return (total / sum(n for _, n in sums)).to_dataframe().reset_index()
+
+
+def weekly_contributions(
+    fitted: FittedMMM, run_id: str, max_draws: int | None = None
+) -> pd.DataFrame:
     """Long table: posterior-mean contribution (money) of every component in every week.
 
     Components: each channel (``component_kind`` channel), ``baseline`` (intercept),
     ``trend``, ``seasonality`` and each control. They add up to the fitted revenue.
+    Computed per chunk of at most ``max_draws`` posterior draws (default
+    :func:`draws_per_chunk`).
     """
-    mmm, data = fitted.mmm, fitted.data
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning)
-        wide = mmm.compute_mean_contributions_over_time()
+    data = fitted.data
+    wide = mean_contributions_over_time(fitted, max_draws)
     if GEO in wide.columns:
         wide = wide.drop(columns=[GEO]).groupby(DATE, as_index=False).sum()
     long = wide.melt(id_vars=[DATE], var_name="part", value_name="contribution")

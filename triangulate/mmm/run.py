@@ -137,12 +137,15 @@ def progress_printer(write: Callable[[str], object], every_s: float = 15.0) -> P
 def output_tables(
     fitted: FittedMMM, run_id: str, *, budget: bool = True
 ) -> dict[str, pd.DataFrame]:
-    """The contract tables of a fitted model (no gate check: use ``publishable_tables``)."""
+    """The contract tables of a fitted model (no gate check: use ``publishable_tables``);
+    ``measurement.mmm_geo_channel_summary`` for the geo model only."""
     tables = {
         "measurement.mmm_channel_summary": outputs.channel_summary(fitted, run_id),
         "measurement.mmm_weekly_contributions": outputs.weekly_contributions(fitted, run_id),
         "measurement.mmm_response_curves": outputs.response_curves(fitted, run_id),
     }
+    if fitted.data.geo:  # the geo model's results per geo (issue 25); no table for the national
+        tables["measurement.mmm_geo_channel_summary"] = outputs.geo_channel_summary(fitted, run_id)
     if budget:
         plan, summary = outputs.budget_plan(fitted, run_id)
         tables["measurement.budget_plan"] = plan

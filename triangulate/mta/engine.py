@@ -127,13 +127,6 @@ CONVERSION_SUMMARY_COLUMNS = [
     "non_converting_journeys",
 ]
 
-_TOUCH_COLUMNS = (
-    "person_key, journey_seq, cast(week_start as date) as week_start, "
-    "cast(conversions as double precision) as conversions, cast(revenue as double precision) as revenue, "
-    "cast(nulls as double precision) as nulls, position, cast(channel as varchar) as channel, "
-    "cast(campaign as varchar) as campaign, cast(age_days as double precision) as age_days"
-)
-
 
 def check_models(models: Iterable[str], runs_on: str = WAREHOUSE) -> tuple[str, ...]:
     """The requested model names, validated for ``runs_on`` (``paths`` or ``warehouse``),
@@ -224,20 +217,22 @@ def attribute_from_warehouse(
     touch_models = registry.models(WAREHOUSE, registry.TOUCH)
     weights = {m.name: m.sql_weight for m in touch_models}
     channels = _check_channels(conn, journey_touches_table)
+    dialect = sql.dialect_of(conn)
     heuristic_parts, path_parts, week_parts = [], [], []
     for touches in bucketed_journey_touches(conn, journey_touches_table, lookback_days, buckets):
         heuristic_parts.append(
             sql.query_frame(
-                conn, sql.heuristic_credit_sql(touches, direct_channel, half_life_days, weights)
+                conn,
+                sql.heuristic_credit_sql(touches, direct_channel, half_life_days, weights, dialect),
             )
         )
         path_parts.append(journey_path_frames(conn, touches, True, channels))
-        week_parts.append(sql.query_frame(conn, sql.attributable_weeks_sql(touches)))
+        week_parts.append(sql.query_frame(conn, sql.attributable_weeks_sql(touches, dialect)))
     heuristics = _sum_by(heuristic_parts, ["week_start", "channel", "campaign"])
     heuristics["week_start"] = _as_date(heuristics["week_start"])
     paths = _encode_path_parts(path_parts, True, channels)
     summary = _conversion_summary(
-        sql.query_frame(conn, sql.conversion_weeks_sql(journeys_table)), week_parts
+        sql.query_frame(conn, sql.conversion_weeks_sql(journeys_table, dialect)), week_parts
     )
     frames = []
     for model in touch_models:
@@ -294,14 +289,18 @@ def person_buckets(
     :class:`sql.PersonRange` s cut at ``person_key`` quantiles of the touches
     (:func:`sql.person_key_quantiles_sql`); fewer when keys repeat.
     """
+    dialect = sql.dialect_of(conn)
     if buckets is None:
-        touches = int(sql.query_frame(conn, sql.touch_count_sql(journey_touches_table)).iloc[0, 0])
+        count = sql.touch_count_sql(journey_touches_table, dialect)
+        touches = int(sql.query_frame(conn, count).iloc[0, 0])
         buckets = max(1, -(-touches // TOUCHES_PER_BUCKET))
     elif isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
         raise ValueError(f"buckets must be a positive integer, got {buckets!r}")
     if buckets == 1:
         return [None]
-    quantiles = sql.query_frame(conn, sql.person_key_quantiles_sql(journey_touches_table, buckets))
+    quantiles = sql.query_frame(
+        conn, sql.person_key_quantiles_sql(journey_touches_table, buckets, dialect)
+    )
     values = quantiles.iloc[0, 0]
     if not isinstance(values, list | tuple | np.ndarray) or len(values) == 0:
         return [None]  # no touch has a person (the aggregate is NULL)
@@ -342,14 +341,16 @@ def journey_touches(
     if lookback_days is None:
         lookback_days = journey_lookback_days()
     touches = f"mta_journey_touches_{uuid.uuid4().hex[:12]}"
-    relation = sql.journey_touches_from_warehouse_sql(journey_touches_table, lookback_days, persons)
-    conn.execute(
-        f"create temporary table {touches} as select {_TOUCH_COLUMNS} from ({relation}) as r"
+    dialect = sql.dialect_of(conn)
+    relation = sql.journey_touches_from_warehouse_sql(
+        journey_touches_table, lookback_days, persons, dialect
     )
+    select = f"select {sql.journey_touch_columns(dialect)} from ({relation}) as r"
+    conn.execute(sql.temporary_table_sql(touches, select, dialect))
     try:
         yield touches
     finally:
-        conn.execute(f"drop table if exists {touches}")
+        conn.execute(sql.drop_temporary_table_sql(touches, dialect))
 
 
 def aggregated_paths_from_warehouse(
@@ -407,15 +408,19 @@ def journey_path_frames(
     With ``by_week`` the paths are grouped per week.
     """
     week = ["week_start"] if by_week else []
+    dialect = sql.dialect_of(conn)
     if not channels:  # no touches: no path codes either
         codes = pd.DataFrame(
             {c: pd.Series(dtype="float64") for c in [*week, "path_code", *_PATH_COUNTS]}
         )
-        return codes, sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week))
+        paths = sql.aggregated_paths_sql(touches, by_week, dialect=dialect)
+        return codes, sql.query_frame(conn, paths)
     capacity = sql.path_code_capacity(len(channels))
     coded = capacity if max_coded_touches is None else min(max_coded_touches, capacity)
-    codes = sql.query_frame(conn, sql.path_codes_sql(touches, by_week, channels, coded))
-    longer = sql.query_frame(conn, sql.aggregated_paths_sql(touches, by_week, longer_than=coded))
+    codes = sql.query_frame(conn, sql.path_codes_sql(touches, by_week, channels, coded, dialect))
+    longer = sql.query_frame(
+        conn, sql.aggregated_paths_sql(touches, by_week, longer_than=coded, dialect=dialect)
+    )
     return codes, longer
 
 
@@ -465,7 +470,7 @@ def _check_channels(conn: Any, journey_touches_table: str) -> list[str]:
     channels, sorted. Every touch is in exactly one journey (converting or not), so these
     are the journeys' channels."""
     touches = sql.table_name(journey_touches_table, "journey touches table")
-    channels = sql.query_frame(conn, sql.channels_sql(touches))["channel"]
+    channels = sql.query_frame(conn, sql.channels_sql(touches, sql.dialect_of(conn)))["channel"]
     if channels.isna().any():
         raise ValueError(f"{touches}: a touch has no channel (channel is NULL)")
     bad = [c for c in channels if ">" in c]

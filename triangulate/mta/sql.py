@@ -37,8 +37,42 @@ Portability: the queries use only ANSI window functions, ``concat_ws``,
 and plain comparisons (person buckets, :class:`PersonRange`), all of which PostgreSQL and
 DuckDB share (the bucket queries were run on PostgreSQL 15 too). Parameters (lookback,
 half-life, the direct channel's name, table names) are validated and inlined, so no
-driver-specific placeholder style is needed. The only engine-specific piece is how a
-query result becomes a DataFrame (:func:`query_frame`).
+driver-specific placeholder style is needed. How a query result becomes a DataFrame is
+:func:`query_frame`'s.
+
+Spark SQL (4.1) runs the same queries: every builder takes ``dialect`` (``duckdb``, the
+default, ``postgres`` or ``spark``: the warehouse session's ``engine``;
+:func:`dialect_of` reads it from a connection), and a :class:`SqlDialect` spells the few
+pieces Spark does not share, so each query keeps one owner:
+
+* ``extract(epoch from ts)``: Spark has no ``epoch`` field; ``cast(unix_micros(ts) as
+  double) / 1e6`` is the same double (timestamps read in the session time zone, UTC in
+  the project's Spark settings, as DuckDB's zone-less TIMESTAMP);
+* ``string_agg(x, sep order by k)``: Spark writes ``string_agg(x, sep) within group
+  (order by k)`` (which DuckDB and PostgreSQL refuse for ``string_agg``);
+* ``percentile_disc(array[...]) within group (order by person_key)``: Spark's takes one
+  numeric fraction of a numeric column, so :func:`person_key_quantiles_sql` finds the same
+  keys by position (running counts of the distinct keys), NULL when there is none;
+* types in casts: ``double precision`` is ``double`` and ``varchar`` (which needs a length
+  in Spark) is ``string``;
+* decimal literals: Spark reads ``1.0`` as DECIMAL, so ``1.0 / n`` stays DECIMAL (exact to
+  22 digits). Where that is multiplied by a double column it becomes a double again (the
+  heuristic weights); where it would be returned (:func:`daily_linear_share_sql`) it is
+  cast to double, or the rows would arrive as Python ``Decimal`` s;
+* a named window cannot be extended with a frame in Spark (``over (w rows between
+  ...)``), so that one window is written out in full, for every engine (DuckDB's plan is
+  unchanged);
+* temporary tables (:func:`temporary_table_sql`): Spark has none; ``cache table ... as``
+  is a temporary view computed once, dropped (and uncached) with ``drop view``.
+
+What needed no change: ``date_trunc('week', ...)`` returns a timestamp in Spark too (the
+queries cast it to DATE), Monday-based as in DuckDB; ``/`` never divides two integers
+here (Spark's ``/`` is never integer division, PostgreSQL's is); identifiers are plain
+(``table_name``), so no quoting; ``is not distinct from``, ``exists`` under ``or``, named
+windows, ``with t (a, b) as (values ...)``, ``concat_ws`` skipping NULLs, ``power`` and
+``greatest`` are the same. Both of Spark's ANSI modes (the project turns it off, Spark's
+default is on) give the same results; ``tests/test_mta_spark.py`` holds every query and
+the whole engine on Spark to DuckDB's numbers (1e-9).
 """
 
 from __future__ import annotations
@@ -79,12 +113,106 @@ def sql_number(value: float, what: str) -> str:
     return repr(number)
 
 
+@dataclass(frozen=True)
+class SqlDialect:
+    """How one engine spells the few things the queries of this module need and the
+    engines do not share (see the module docstring, "Portability"); every other part of a
+    query is the same text on every engine. Builders take ``dialect``: an engine's name
+    (:data:`DIALECTS`: ``duckdb``, ``postgres``, ``spark``, the seam's ``Session.engine``)
+    or one of these."""
+
+    name: str
+    double: str = "double precision"
+    """The 8-byte float type in a cast (Spark SQL has no ``double precision``: ``double``)."""
+    text: str = "varchar"
+    """The string type in a cast (Spark's ``varchar`` needs a length: ``string``)."""
+    epoch: str = "extract(epoch from {0})"
+    """Seconds since 1970 of a timestamp ``{0}``, a double (Spark cannot extract ``epoch``:
+    its microseconds, as a double, over 1e6)."""
+    string_agg: str = "string_agg({value}, {separator} order by {order})"
+    """``{value}`` joined with ``{separator}`` in ``{order}`` (Spark: ``within group``,
+    which PostgreSQL and DuckDB do not allow for ``string_agg``)."""
+    double_literal: str = "{0}"
+    """A decimal literal ``{0}`` that must make a double (Spark reads ``1.0`` as DECIMAL,
+    so a sum of ``1.0 / n`` would come back as Python ``Decimal`` s)."""
+    temporary_table: str = "create temporary table {name} as {select}"
+    """A session-scoped table of a query's rows (Spark: a temporary view, cached at once,
+    so the query runs once; Spark has no temporary tables)."""
+    drop_temporary_table: str = "drop table if exists {name}"
+    """Drops :attr:`temporary_table` (Spark: the view, which uncaches it)."""
+    ordered_set_quantiles: bool = True
+    """``percentile_disc(array[...]) within group (order by ...)`` works on any ordered
+    type (Spark's takes one numeric fraction of a numeric column only:
+    :func:`person_key_quantiles_sql` counts positions instead)."""
+
+    def epoch_seconds(self, expression: str) -> str:
+        return self.epoch.format(expression)
+
+    def ordered_string_agg(self, value: str, separator: str, order: str) -> str:
+        return self.string_agg.format(value=value, separator=separator, order=order)
+
+
+DIALECTS: dict[str, SqlDialect] = {
+    "duckdb": SqlDialect("duckdb"),
+    "postgres": SqlDialect("postgres"),
+    "spark": SqlDialect(
+        "spark",
+        double="double",
+        text="string",
+        epoch="(cast(unix_micros({0}) as double) / 1e6)",
+        string_agg="string_agg({value}, {separator}) within group (order by {order})",
+        double_literal="cast({0} as double)",
+        temporary_table="cache table {name} as {select}",
+        drop_temporary_table="drop view if exists {name}",
+        ordered_set_quantiles=False,
+    ),
+}
+"""The engines the queries run on, by name. DuckDB and PostgreSQL share every query."""
+
+
+def sql_dialect(dialect: str | SqlDialect) -> SqlDialect:
+    """``dialect`` (a name of :data:`DIALECTS` or a :class:`SqlDialect`) as a
+    :class:`SqlDialect`; an unknown name is a ``ValueError``."""
+    if isinstance(dialect, SqlDialect):
+        return dialect
+    if dialect not in DIALECTS:
+        raise ValueError(f"SQL dialect must be one of {sorted(DIALECTS)}, got {dialect!r}")
+    return DIALECTS[dialect]
+
+
+def dialect_of(conn: Any) -> SqlDialect:
+    """The dialect of a connection: its ``engine`` name when it has one (the warehouse
+    seam's ``Session``: ``duckdb`` or ``spark``), else DuckDB's, which PostgreSQL (a bare
+    DB-API connection) shares."""
+    engine = getattr(conn, "engine", None)
+    return sql_dialect(engine) if isinstance(engine, str) else DIALECTS["duckdb"]
+
+
+def temporary_table_sql(name: str, select: str, dialect: str | SqlDialect = "duckdb") -> str:
+    """The statement that keeps ``select``'s rows as the session's temporary table ``name``
+    (dropped by :func:`drop_temporary_table_sql`)."""
+    d = sql_dialect(dialect)
+    return d.temporary_table.format(name=table_name(name, "temporary table"), select=select)
+
+
+def drop_temporary_table_sql(name: str, dialect: str | SqlDialect = "duckdb") -> str:
+    """The statement that drops :func:`temporary_table_sql`'s ``name`` if it exists."""
+    d = sql_dialect(dialect)
+    return d.drop_temporary_table.format(name=table_name(name, "temporary table"))
+
+
 def query_frame(conn: Any, sql: str) -> pd.DataFrame:
     """Run ``sql`` and return the result as a DataFrame.
 
-    DuckDB connections answer ``.execute(sql).df()``; any other DB-API connection
-    (e.g. psycopg for PostgreSQL) goes through a cursor.
+    A warehouse session (:class:`triangulate.warehouse.session.Session`, either engine)
+    answers :meth:`~triangulate.warehouse.session.Session.query`; a bare DuckDB connection
+    ``.execute(sql).df()``; any other DB-API connection (e.g. psycopg for PostgreSQL) goes
+    through a cursor.
     """
+    from triangulate.warehouse.session import Session
+
+    if isinstance(conn, Session):
+        return conn.query(sql)
     result = conn.execute(sql)
     if hasattr(result, "df"):
         return result.df()
@@ -93,9 +221,10 @@ def query_frame(conn: Any, sql: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[d[0] for d in cursor.description])
 
 
-def epoch_seconds(expression: str) -> str:
-    """Seconds since 1970 for a timestamp expression (same text in DuckDB and PostgreSQL)."""
-    return f"extract(epoch from {expression})"
+def epoch_seconds(expression: str, dialect: str | SqlDialect = "duckdb") -> str:
+    """Seconds since 1970 for a timestamp expression, a double (same text in DuckDB and
+    PostgreSQL; :attr:`SqlDialect.epoch`)."""
+    return sql_dialect(dialect).epoch_seconds(expression)
 
 
 def sql_literal(value: Any) -> str:
@@ -158,21 +287,65 @@ def person_ranges(boundaries: Sequence[Any]) -> list[PersonRange]:
     ]
 
 
-def touch_count_sql(touches_table: str) -> str:
+def touch_count_sql(touches_table: str, dialect: str | SqlDialect = "duckdb") -> str:
     """How many touches the journey-touches table holds (sizes the person buckets)."""
+    sql_dialect(dialect)  # the same on every engine
     return f"select count(*) as touches from {table_name(touches_table, 'journey touches table')}"
 
 
-def person_key_quantiles_sql(touches_table: str, buckets: int) -> str:
+def person_key_quantiles_sql(
+    touches_table: str, buckets: int, dialect: str | SqlDialect = "duckdb"
+) -> str:
     """The ``person_key`` at each ``k / buckets`` quantile of the touches (k = 0..buckets-1),
     one array, in the database's order: cut there, buckets hold about equal numbers of
     touches. ``percentile_disc(array[...]) within group (order by ...)`` is the same
     ordered-set aggregate in PostgreSQL and DuckDB (DuckDB: 0.05 CPU-s for 2.2M touches
     and 2 fractions, 0.76 for 22M and 12). The k = 0 entry is the smallest key: a cut
-    equal to it would leave the first bucket empty, so callers drop such cuts."""
+    equal to it would leave the first bucket empty, so callers drop such cuts.
+
+    Spark's ``percentile_disc`` takes numeric columns and one fraction only, so there the
+    same values are found by position: the key at 1-based position ``max(1, ceil(f * n))``
+    of the ``n`` ordered keys (``percentile_disc``'s definition; the fraction a double, as
+    DuckDB computes it), from each key's running count of touches (one sort of the
+    distinct keys, in one Spark partition, plus a join of ``buckets`` rows). No key: NULL,
+    as ``percentile_disc`` gives."""
     touches = table_name(touches_table, "journey touches table")
     if int(buckets) < 2:
         raise ValueError(f"person key quantiles need at least 2 buckets, got {buckets!r}")
+    d = sql_dialect(dialect)
+    if not d.ordered_set_quantiles:
+        values = ", ".join(
+            f"({k}, cast({k / int(buckets)!r} as {d.double}))" for k in range(int(buckets))
+        )
+        return f"""
+with fractions (k, fraction) as (values {values}),
+keys as (
+    select person_key, count(*) as touches
+    from {touches}
+    where person_key is not null
+    group by person_key
+),
+cumulative as (
+    select
+        person_key,
+        touches,
+        sum(touches) over (order by person_key rows between unbounded preceding and current row)
+            as through,
+        sum(touches) over () as total
+    from keys
+),
+cuts as (
+    select f.k, c.person_key
+    from fractions as f
+    join cumulative as c
+        on greatest(1, ceil(f.fraction * c.total)) between c.through - c.touches + 1 and c.through
+)
+select
+    case when count(*) > 0
+        then transform(array_sort(collect_list(struct(k, person_key))), cut -> cut.person_key)
+    end as boundaries
+from cuts
+"""
     fractions = ", ".join(repr(k / int(buckets)) for k in range(int(buckets)))
     return f"""
 select percentile_disc(array[{fractions}]) within group (order by person_key) as boundaries
@@ -182,7 +355,10 @@ where person_key is not null
 
 
 def journey_touches_from_warehouse_sql(
-    journey_touches_table: str, lookback_days: float, persons: PersonRange | None = None
+    journey_touches_table: str,
+    lookback_days: float,
+    persons: PersonRange | None = None,
+    dialect: str | SqlDialect = "duckdb",
 ) -> str:
     """SELECT producing the journey-touch relation from the warehouse's journey assignment.
 
@@ -224,6 +400,9 @@ def journey_touches_from_warehouse_sql(
     touches = table_name(journey_touches_table, "journey touches table")
     lookback_seconds = sql_number(float(lookback_days) * 86400.0, "lookback_days")
     people = "true" if persons is None else persons.predicate("person_key")
+    d = sql_dialect(dialect)
+    epoch_seconds = d.epoch_seconds
+    double = d.double
     return f"""
 with ordered_touches as (
     -- one sort: a converting journey's touches in order (position 1..n), and each
@@ -240,7 +419,8 @@ with ordered_touches as (
         row_number() over journey_touches as position,
         lag(touched_at) over journey_touches as previous_touched_at,
         last_value(touched_at) over (
-            journey_touches rows between unbounded preceding and unbounded following
+            partition by person_key, order_seq order by touched_at, touch_id
+            rows between unbounded preceding and unbounded following
         ) as last_touched_at
     from {touches}
     where {people}
@@ -293,9 +473,9 @@ select
     person_key,
     -order_seq as journey_seq,
     cast(date_trunc('week', converted_at) as date) as week_start,
-    cast(1 as double precision) as conversions,
-    cast(net_revenue as double precision) as revenue,
-    cast(0 as double precision) as nulls,
+    cast(1 as {double}) as conversions,
+    cast(net_revenue as {double}) as revenue,
+    cast(0 as {double}) as nulls,
     position,
     channel,
     campaign,
@@ -309,13 +489,13 @@ select
     person_key,
     1 as journey_seq,
     cast(date_trunc('week', last_touched_at) as date) as week_start,
-    cast(0 as double precision) as conversions,
-    cast(0 as double precision) as revenue,
-    cast(1 as double precision) as nulls,
+    cast(0 as {double}) as conversions,
+    cast(0 as {double}) as revenue,
+    cast(1 as {double}) as nulls,
     position,
     channel,
     campaign,
-    cast(null as double precision) as age_days
+    cast(null as {double}) as age_days
 from null_ordered as n
 where person_key is not null
     and not exists (select 1 from silent_people as s where s.person_key = n.person_key)
@@ -324,33 +504,46 @@ select
     n.person_key,
     n.journey_seq,
     w.week_start,
-    cast(0 as double precision) as conversions,
-    cast(0 as double precision) as revenue,
-    cast(1 as double precision) as nulls,
+    cast(0 as {double}) as conversions,
+    cast(0 as {double}) as revenue,
+    cast(1 as {double}) as nulls,
     n.position,
     n.channel,
     n.campaign,
-    cast(null as double precision) as age_days
+    cast(null as {double}) as age_days
 from split_touches as n
 join split_weeks as w
     on w.person_key is not distinct from n.person_key and w.journey_seq = n.journey_seq
 """
 
 
-def conversion_weeks_sql(journeys_table: str) -> str:
+def journey_touch_columns(dialect: str | SqlDialect = "duckdb") -> str:
+    """The select list that gives a journey-touch relation (an ``r`` of
+    :func:`journey_touches_from_warehouse_sql`) exactly the documented columns and types."""
+    d = sql_dialect(dialect)
+    return (
+        "person_key, journey_seq, cast(week_start as date) as week_start, "
+        f"cast(conversions as {d.double}) as conversions, cast(revenue as {d.double}) as revenue, "
+        f"cast(nulls as {d.double}) as nulls, position, cast(channel as {d.text}) as channel, "
+        f"cast(campaign as {d.text}) as campaign, cast(age_days as {d.double}) as age_days"
+    )
+
+
+def conversion_weeks_sql(journeys_table: str, dialect: str | SqlDialect = "duckdb") -> str:
     """Per week (Monday of the conversion): ``conversions`` and ``revenue`` in the journeys
     table, touched or not."""
     journeys = table_name(journeys_table, "journeys table")
+    double = sql_dialect(dialect).double
     return f"""
 select cast(date_trunc('week', converted_at) as date) as week_start,
        count(*) as conversions,
-       sum(cast(net_revenue as double precision)) as revenue
+       sum(cast(net_revenue as {double})) as revenue
 from {journeys}
 group by cast(date_trunc('week', converted_at) as date)
 """
 
 
-def attributable_weeks_sql(touches: str) -> str:
+def attributable_weeks_sql(touches: str, dialect: str | SqlDialect = "duckdb") -> str:
     """Per week of a journey-touch relation: ``attributable_conversions`` and
     ``attributable_revenue`` (converting journeys with at least one touch: what every
     model credits) and ``non_converting_journeys``.
@@ -359,6 +552,7 @@ def attributable_weeks_sql(touches: str) -> str:
     :func:`conversion_weeks_sql` counts them, and the difference keeps every model's total
     honest. Counts per journey, so relations cut by person add up.
     """
+    sql_dialect(dialect)  # the same on every engine
     return f"""
 with touched as (
     select week_start, person_key, journey_seq, max(conversions) as conversions, max(revenue) as revenue
@@ -390,6 +584,7 @@ def heuristic_credit_sql(
     direct_channel: str,
     half_life_days: float,
     weights: Mapping[str, str] | None = None,
+    dialect: str | SqlDialect = "duckdb",
 ) -> str:
     """Per week x channel x campaign: each touch model's credited conversions and revenue
     (columns ``<model>__conversions``, ``<model>__revenue``).
@@ -404,7 +599,11 @@ def heuristic_credit_sql(
     A touch's credit is weight x the journey's conversions (and x its revenue). Weights
     sum to 1 per journey, so every model's credit sums to the conversions and revenue of
     the journeys that have touches. Time decay is NULL where touches carry no age.
+
+    The same on every engine (Spark computes a weight such as ``1.0 / path_length`` as a
+    DECIMAL, exact to 22 digits; times the double ``conversions`` it is a double again).
     """
+    sql_dialect(dialect)
     if weights is None:
         from triangulate.mta import registry
 
@@ -445,7 +644,7 @@ group by week_start, channel, campaign
 """
 
 
-def markov_transitions_sql(touches: str, order: int) -> str:
+def markov_transitions_sql(touches: str, order: int, dialect: str | SqlDialect = "duckdb") -> str:
     """Per week: Markov transition counts of order ``order`` (1 to 3).
 
     Consecutive repeats of a channel collapse first (``B > B > C`` is ``B > C``), for
@@ -460,6 +659,7 @@ def markov_transitions_sql(touches: str, order: int) -> str:
     """
     if order not in (1, 2, 3):
         raise ValueError(f"Markov order must be 1, 2 or 3, got {order!r}")
+    d = sql_dialect(dialect)
     lags = [f"lag(channel, {lag}) over journey" for lag in range(order - 1, 0, -1)]
     state = f"concat_ws({sql_text(PATH_SEPARATOR)}, {', '.join([*lags, 'channel'])})"
     return f"""
@@ -487,13 +687,13 @@ steps as (
 )
 select week_start, from_state, state as to_state,
        sum(conversions + nulls) as transitions,
-       cast(0 as double precision) as conversions,
-       cast(0 as double precision) as revenue,
-       cast(0 as double precision) as nulls
+       cast(0 as {d.double}) as conversions,
+       cast(0 as {d.double}) as revenue,
+       cast(0 as {d.double}) as nulls
 from steps
 group by week_start, from_state, state
 union all
-select week_start, state as from_state, cast(null as varchar) as to_state,
+select week_start, state as from_state, cast(null as {d.text}) as to_state,
        sum(conversions + nulls) as transitions,
        sum(conversions) as conversions,
        sum(revenue) as revenue,
@@ -504,13 +704,16 @@ group by week_start, state
 """
 
 
-def channel_sequences_sql(touches: str) -> str:
+def channel_sequences_sql(touches: str, dialect: str | SqlDialect = "duckdb") -> str:
     """Per week: converting journeys grouped by their distinct channels in first-touch order.
 
     ``channel_sequence`` lists each distinct channel once, ordered by the position of its
     first touch ('C > A > B'). Sorting it gives the channel set (Shapley's coalition);
     the order gives ordered Shapley's positions.
     """
+    sequence = sql_dialect(dialect).ordered_string_agg(
+        "channel", sql_text(PATH_SEPARATOR), "first_position"
+    )
     return f"""
 with first_touches as (
     select week_start, person_key, journey_seq, conversions, revenue, channel,
@@ -521,7 +724,7 @@ with first_touches as (
 ),
 journeys as (
     select week_start, conversions, revenue,
-           string_agg(channel, {sql_text(PATH_SEPARATOR)} order by first_position) as channel_sequence
+           {sequence} as channel_sequence
     from first_touches
     group by week_start, person_key, journey_seq, conversions, revenue
 )
@@ -546,7 +749,13 @@ def path_code_capacity(n_channels: int) -> int:
     return touches
 
 
-def path_codes_sql(touches: str, by_week: bool, channels: Sequence[str], max_touches: int) -> str:
+def path_codes_sql(
+    touches: str,
+    by_week: bool,
+    channels: Sequence[str],
+    max_touches: int,
+    dialect: str | SqlDialect = "duckdb",
+) -> str:
     """Journeys of at most ``max_touches`` touches grouped by path code: aggregated paths
     without building a string per journey.
 
@@ -562,6 +771,7 @@ def path_codes_sql(touches: str, by_week: bool, channels: Sequence[str], max_tou
 
     Columns ``[week_start,] path_code, conversions, revenue, nulls``.
     """
+    sql_dialect(dialect)  # the same on every engine
     base = len(channels) + 1
     if not 0 < max_touches <= path_code_capacity(len(channels)):
         raise ValueError(
@@ -591,7 +801,9 @@ group by {week}path_code
 """
 
 
-def aggregated_paths_sql(touches: str, by_week: bool, longer_than: int = 0) -> str:
+def aggregated_paths_sql(
+    touches: str, by_week: bool, longer_than: int = 0, dialect: str | SqlDialect = "duckdb"
+) -> str:
     """Journeys grouped by path: ChannelAttribution's aggregated-path table, from SQL.
 
     Columns ``[week_start,] path, conversions, revenue, nulls``; ``path`` joins a
@@ -600,6 +812,9 @@ def aggregated_paths_sql(touches: str, by_week: bool, longer_than: int = 0) -> s
     hold, :func:`path_codes_sql`); they are found by a touch at a position beyond it, so
     the ordered ``string_agg`` runs on them alone.
     """
+    path = sql_dialect(dialect).ordered_string_agg(
+        "t.channel", sql_text(PATH_SEPARATOR), "t.position"
+    )
     week = "week_start, " if by_week else ""
     if longer_than > 0:
         source = f"""{touches} as t
@@ -610,7 +825,7 @@ def aggregated_paths_sql(touches: str, by_week: bool, longer_than: int = 0) -> s
     return f"""
 with journeys as (
     select t.week_start,
-           string_agg(t.channel, {sql_text(PATH_SEPARATOR)} order by t.position) as path,
+           {path} as path,
            max(t.conversions) as conversions, max(t.revenue) as revenue, max(t.nulls) as nulls
     from {source}
     group by t.week_start, t.person_key, t.journey_seq
@@ -621,12 +836,13 @@ group by {week}path
 """
 
 
-def channels_sql(touches: str) -> str:
+def channels_sql(touches: str, dialect: str | SqlDialect = "duckdb") -> str:
     """Every distinct channel in the journey-touch relation."""
+    sql_dialect(dialect)  # the same on every engine
     return f"select distinct channel from {touches}"
 
 
-def daily_linear_share_sql(journey_touches_table: str) -> str:
+def daily_linear_share_sql(journey_touches_table: str, dialect: str | SqlDialect = "duckdb") -> str:
     """Per week x day x channel x campaign of the conversion: the linear model's credited
     conversions (each converting journey's touches share 1 conversion equally).
 
@@ -634,6 +850,7 @@ def daily_linear_share_sql(journey_touches_table: str) -> str:
     conversions happened (:func:`triangulate.mta.calibration.daily_credit`), as the path
     models' weekly channel credit is already split across campaigns by linear's shares."""
     touches = table_name(journey_touches_table, "journey touches table")
+    one = sql_dialect(dialect).double_literal.format("1.0")
     return f"""
 with converting as (
     select
@@ -649,7 +866,7 @@ select
     cast(converted_at as date) as date,
     channel,
     campaign,
-    sum(1.0 / path_length) as linear_conversions
+    sum({one} / path_length) as linear_conversions
 from converting
 group by 1, 2, 3, 4
 """

@@ -867,7 +867,7 @@ def _experiment_status(r: pd.Series) -> str:
 
 
 def _is_count(r: pd.Series) -> bool:
-    return str(r.get("metric_kind")) == "count"
+    return not MetricLabels.is_money(r.get("metric_kind"))
 
 
 def experiments(ctx: ReportContext) -> Section:

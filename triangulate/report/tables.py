@@ -103,7 +103,7 @@ def check_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 
 def load_report_tables(conn) -> dict[str, pd.DataFrame]:
-    """Read every report table from a DuckDB connection; a table not there yet is empty."""
+    """Read every report table from a warehouse session; a table not there yet is empty."""
     from triangulate.warehouse import read_table, table_exists
 
     return {
@@ -135,12 +135,15 @@ def latest_published_run(diagnostics: pd.DataFrame) -> MMMRunChoice:
 
     Only published runs passed the convergence and accuracy gates, so only they are shown,
     even when a later run exists that failed its gates. The frame is handed to that one
-    function through an in-memory DuckDB connection, so the report and the assets cannot
-    disagree on which run is current.
+    function through an in-memory warehouse session (DuckDB, whatever the warehouse's
+    engine: the rule is portable SQL), so the report and the assets cannot disagree on
+    which run is current.
     """
-    import duckdb
-
-    from triangulate.warehouse import MMM_DIAGNOSTICS_TABLE, latest_published_mmm_run
+    from triangulate.warehouse import (
+        MMM_DIAGNOSTICS_TABLE,
+        latest_published_mmm_run,
+        memory_session,
+    )
 
     if diagnostics.empty:
         return MMMRunChoice(
@@ -153,10 +156,10 @@ def latest_published_run(diagnostics: pd.DataFrame) -> MMMRunChoice:
             "published": as_bool(diagnostics["published"]),
         }
     )
-    with duckdb.connect() as conn:
-        conn.execute(f"create schema {MMM_DIAGNOSTICS_TABLE.split('.')[0]}")
-        conn.register("_diagnostics", runs)
-        conn.execute(f"create table {MMM_DIAGNOSTICS_TABLE} as select * from _diagnostics")
+    with memory_session() as conn:
+        conn.ensure_schemas([MMM_DIAGNOSTICS_TABLE.split(".")[0]])
+        with conn.registered("_diagnostics", runs) as relation:
+            conn.execute(f"create table {MMM_DIAGNOSTICS_TABLE} as select * from {relation}")
         run_id = latest_published_mmm_run(conn)
     if run_id is None:
         latest = runs.sort_values("fitted_at")

@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -44,6 +43,7 @@ from triangulate.simulator.journeys import (
     Touches,
 )  # fmt: skip
 from triangulate.simulator.world import SECONDS_PER_DAY, World
+from triangulate.warehouse import memory_session
 
 EPOCH = datetime(cfg.START_DATE.year, cfg.START_DATE.month, cfg.START_DATE.day, tzinfo=UTC)
 EPOCH_UNIX = int(EPOCH.timestamp())
@@ -591,7 +591,8 @@ def write_events(world: World, events: pd.DataFrame, landing) -> int:
         dtype=float,
     )
     cuts = np.r_[0, np.searchsorted(events["received"].to_numpy(), bounds), len(events)]
-    con = duckdb.connect()
+    # DuckDB in memory as a compute engine (not the warehouse): the seam's in-memory session
+    con = memory_session()
     # a writer thread writes month m's bytes while DuckDB builds month m + 1's lines
     writer = ThreadPoolExecutor(max_workers=1)
     pending: deque = deque()
@@ -601,17 +602,16 @@ def write_events(world: World, events: pd.DataFrame, landing) -> int:
         for m, lo, hi in zip(months, cuts[:-1], cuts[1:], strict=True):
             if hi <= lo:
                 continue
-            con.register("events", events.iloc[lo:hi])
             tmp = folder / f"events-{m}.ndjson.open"
             fh = open(tmp, "wb")  # noqa: SIM115 - closed by _seal in the writer thread
-            for batch in con.sql("select event_line(e) as line from events e").to_arrow_reader(
-                1 << 18
-            ):
-                pending.append(writer.submit(_write_string_array, fh, batch.column(0)))
-                while len(pending) > 8:  # bound the lines held in memory
-                    pending.popleft().result()
+            with con.registered("events", events.iloc[lo:hi]):
+                for batch in con.arrow_batches(
+                    "select event_line(e) as line from events e", 1 << 18
+                ):
+                    pending.append(writer.submit(_write_string_array, fh, batch.column(0)))
+                    while len(pending) > 8:  # bound the lines held in memory
+                        pending.popleft().result()
             pending.append(writer.submit(_seal, fh, tmp, folder / f"events-{m}.ndjson"))
-            con.unregister("events")
         while pending:
             pending.popleft().result()
     finally:

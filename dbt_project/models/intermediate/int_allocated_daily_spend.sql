@@ -101,7 +101,7 @@ spread as (
 allocated as (
 
     -- rows with a geo keep it; national rows go to every geo by population share
-    select s.*, s.geo as allocated_geo, cast(1 as double precision) as share, 'reported' as allocation
+    select s.*, s.geo as allocated_geo, cast(1 as {{ triangulate.double_type() }}) as share, 'reported' as allocation
     from spread as s
     where s.geo is not null
 
@@ -128,10 +128,10 @@ final as (
 
         -- amounts
         a.currency as currency_original,
-        cast(a.spend as double precision) / a.period_days * a.share as spend_original,
-        cast(a.spend as double precision) / a.period_days * a.share * fx.reporting_per_unit as spend,
-        cast(a.impressions as double precision) / a.period_days * a.share as impressions,
-        cast(a.clicks as double precision) / a.period_days * a.share as clicks
+        cast(a.spend as {{ triangulate.double_type() }}) / a.period_days * a.share as spend_original,
+        cast(a.spend as {{ triangulate.double_type() }}) / a.period_days * a.share * fx.reporting_per_unit as spend,
+        cast(a.impressions as {{ triangulate.double_type() }}) / a.period_days * a.share as impressions,
+        cast(a.clicks as {{ triangulate.double_type() }}) / a.period_days * a.share as clicks
 
     from allocated as a
     left join {{ ref('int_filled_fx_rates') }} as fx

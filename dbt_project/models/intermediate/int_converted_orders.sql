@@ -44,8 +44,8 @@ converted as (
 
         -- amounts in the original currency
         o.currency as currency_original,
-        cast(o.amount_minor as double precision) / {{ minor_units_per_major('o.currency') }} as amount_original,
-        cast(o.refunded_minor as double precision) / {{ minor_units_per_major('o.currency') }} as refunded_original,
+        cast(o.amount_minor as {{ triangulate.double_type() }}) / {{ minor_units_per_major('o.currency') }} as amount_original,
+        cast(o.refunded_minor as {{ triangulate.double_type() }}) / {{ minor_units_per_major('o.currency') }} as refunded_original,
 
         -- amounts in the reporting currency
         fx.reporting_per_unit as fx_rate

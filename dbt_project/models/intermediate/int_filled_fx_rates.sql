@@ -21,7 +21,7 @@ with published as (
 
     union all
 
-    select distinct rate_date, '{{ quote }}' as currency, cast(1 as double precision) as usd_per_unit
+    select distinct rate_date, '{{ quote }}' as currency, cast(1 as {{ triangulate.double_type() }}) as usd_per_unit
     from {{ ref('stg_reference__fx_rates') }}
 
 ),

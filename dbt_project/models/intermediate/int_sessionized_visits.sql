@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=triangulate.device_materialization(),
         unique_key='anonymous_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',

@@ -25,7 +25,7 @@ paths as (
         person_key,
         converted_at,
         net_revenue,
-        {{ dbt.listagg('channel', "' > '", 'order by touched_at, touch_id') }} as path,
+        {{ ordered_listagg('channel', "' > '", ['touched_at', 'touch_id']) }} as path,
         count(*) as touch_count,
         sum(case when touch_type = 'click' then 1 else 0 end) as click_count,
         sum(case when touch_type = 'view' then 1 else 0 end) as view_count,

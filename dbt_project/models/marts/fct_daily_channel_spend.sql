@@ -42,8 +42,8 @@ final as (
         {{ to_money('spend') }} as spend,
         cast(currency_original as {{ dbt.type_string() }}) as currency_original,
         {{ to_money('spend_original') }} as spend_original,
-        cast(impressions as double precision) as impressions,
-        cast(clicks as double precision) as clicks
+        cast(impressions as {{ triangulate.double_type() }}) as impressions,
+        cast(clicks as {{ triangulate.double_type() }}) as clicks
 
     from aggregated
 

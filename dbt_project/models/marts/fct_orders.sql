@@ -44,7 +44,7 @@ final as (
         cast(o.payment_count as integer) as payment_count,
         {{ to_money('o.amount_original') }} as amount_original,
         {{ to_money('o.refunded_original') }} as refunded_original,
-        cast(o.fx_rate as double precision) as fx_rate,
+        cast(o.fx_rate as {{ triangulate.double_type() }}) as fx_rate,
         cast(p.person_key as {{ dbt.type_string() }}) as person_key,
         cast(p.match_method as {{ dbt.type_string() }}) as person_match_method
 

@@ -15,8 +15,8 @@ final as (
         geo,
         channel,
         {{ to_money('sum(spend)') }} as spend,
-        cast(sum(impressions) as double precision) as impressions,
-        cast(sum(clicks) as double precision) as clicks
+        cast(sum(impressions) as {{ triangulate.double_type() }}) as impressions,
+        cast(sum(clicks) as {{ triangulate.double_type() }}) as clicks
     from daily
     group by {{ week_start('date') }}, geo, channel
 

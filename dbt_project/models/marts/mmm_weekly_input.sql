@@ -199,7 +199,7 @@ final as (
         {{ to_money('coalesce(s.spend_' ~ channel ~ ', 0)') }} as spend_{{ channel }}{{ ',' if not loop.last or controls }}
         {% endfor -%}
         {% for control in controls -%}
-        cast(c.control_{{ control }} as double precision) as control_{{ control }}{{ ',' if not loop.last }}
+        cast(c.control_{{ control }} as {{ triangulate.double_type() }}) as control_{{ control }}{{ ',' if not loop.last }}
         {% endfor %}
     from panel as p
     left join revenue as r on r.week_start = p.week_start and r.geo = p.geo

@@ -28,7 +28,7 @@ renamed as (
         cast(date as date) as date_day,
         nullif(trim(geo), '') as geo,
         lower(trim(name)) as control_name,
-        cast(value as double precision) as control_value,
+        cast(value as {{ triangulate.double_type() }}) as control_value,
         _file,
         _line
     from deduped

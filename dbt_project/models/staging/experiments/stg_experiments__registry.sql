@@ -38,7 +38,7 @@ renamed as (
 
         -- dates
         cast(start as date) as start_date,
-        cast("end" as date) as end_date,
+        cast({{ adapter.quote('end') }} as date) as end_date,
 
         -- optional fields as written (text; validated where the specs are built)
         {{ triangulate.json_text('payload', 'spend_change') }} as spend_change,

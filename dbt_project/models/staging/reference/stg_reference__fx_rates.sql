@@ -11,7 +11,7 @@ renamed as (
     select
         cast(date as date) as rate_date,
         upper(trim(currency)) as currency,
-        cast(usd_per_unit as double precision) as usd_per_unit,
+        cast(usd_per_unit as {{ triangulate.double_type() }}) as usd_per_unit,
         _file,
         _line
     from source

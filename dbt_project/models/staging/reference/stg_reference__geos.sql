@@ -11,7 +11,7 @@ renamed as (
     select
         trim(geo) as geo,
         name as geo_name,
-        cast(population_weight as double precision) as population_weight,
+        cast(population_weight as {{ triangulate.double_type() }}) as population_weight,
         nullif(trim(meta_dma_name), '') as meta_dma_name,
         nullif(trim(google_geo_target), '') as google_geo_target,
         _file,

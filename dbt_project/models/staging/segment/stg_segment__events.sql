@@ -4,7 +4,7 @@
     config(
         materialized='incremental',
         unique_key='message_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=triangulate.event_incremental_strategy(),
         on_schema_change='append_new_columns',
     )
 }}
@@ -63,7 +63,7 @@ renamed as (
         {{ hashed_email(json_text('payload', 'traits.email')) }} as email_hash,
 
         -- timestamps
-        {{ utc_timestamp_from_iso('"timestamp"') }} as event_at,
+        {{ utc_timestamp_from_iso(adapter.quote('timestamp')) }} as event_at,
         {{ utc_timestamp_from_iso('received_at') }} as received_at,
         _loaded_at,
 
@@ -73,6 +73,9 @@ renamed as (
 
     from deduped
     where copy_number = 1
+    {% if is_incremental() %}
+    {{ triangulate.new_keys_only('message_id') }}
+    {% endif %}
 
 )
 

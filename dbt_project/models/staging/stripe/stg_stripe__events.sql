@@ -4,7 +4,7 @@
     config(
         materialized='incremental',
         unique_key='event_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=triangulate.event_incremental_strategy(),
         on_schema_change='append_new_columns',
     )
 }}
@@ -120,6 +120,9 @@ final as (
 
     from deduped
     where delivery_number = 1
+    {% if is_incremental() %}
+    {{ triangulate.new_keys_only('event_id') }}
+    {% endif %}
 
 )
 
