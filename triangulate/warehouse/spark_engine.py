@@ -84,8 +84,7 @@ def spark() -> SparkSession:
         # Python workers (RDD steps, UDFs) run this interpreter, not the first python3 on
         # PATH (another version there fails: "Python in worker has different version")
         builder = builder.config("spark.pyspark.python", sys.executable)
-        # a batch pipeline's log, not a terminal: no progress bars, no WARN per query
-        builder = builder.config("spark.ui.showConsoleProgress", "false")
+        # a batch pipeline's log, not a terminal: no WARN line per query
         _SPARK = builder.enableHiveSupport().getOrCreate()
         _SPARK.sparkContext.setLogLevel("ERROR")
         _SPARK_HOME = home

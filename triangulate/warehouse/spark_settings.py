@@ -41,7 +41,12 @@ def spark_conf(home: Path | None = None) -> dict[str, str]:
       (Spark's default 200 spends most of a small query starting empty tasks);
     - ``spark.sql.ansi.enabled`` false: dbt-spark's session method forces it off, so the
       Python side does too and both evaluate SQL the same way;
-    - ``spark.ui.enabled`` false: no web server on a port for a batch pipeline.
+    - ``spark.ui.enabled`` false: no web server on a port for a batch pipeline;
+    - ``spark.ui.showConsoleProgress`` false: no progress bars on the console. Inside
+      ``dbt build`` they are not cosmetic: Spark writes them (with carriage returns) to
+      the stdout that carries dbt's JSON log lines, a line then no longer parses, and
+      dagster-dbt misses that model's materialization, so every asset downstream of it
+      is skipped although dbt built it.
     """
     root = spark_dir(home)
     return {
@@ -54,6 +59,7 @@ def spark_conf(home: Path | None = None) -> dict[str, str]:
         "spark.sql.shuffle.partitions": os.environ.get("TRIANGULATE_SPARK_PARTITIONS", "4"),
         "spark.sql.ansi.enabled": "false",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
     }
 
 
