@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import atexit
 import re
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -112,12 +113,20 @@ def stop() -> None:
     process = getattr(gateway, "proc", None)  # the JVM pyspark's launch_gateway started
     with suppress(Exception):
         gateway.shutdown()
-    if process is not None:
-        with suppress(Exception):
-            process.terminate()
-            process.wait(timeout=30)
     SparkContext._gateway = None
     SparkContext._jvm = None
+    if process is None:
+        return
+    # Derby's lock goes only with the process: wait until the JVM is gone (its shutdown
+    # hooks can take long on a busy machine), and kill it if it does not end by itself
+    # (what it wrote is committed: the session was stopped first).
+    with suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=60)
 
 
 def running() -> bool:
