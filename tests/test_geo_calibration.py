@@ -13,6 +13,7 @@ from triangulate.geo.calibration import (
     calibrating_results,
     experiment_spend,
     lift_test_rows,
+    mmm_lift_test_rows,
     mta_calibration_factor,
     window_change,
 )
@@ -243,3 +244,98 @@ def test_only_results_on_the_mmm_target_calibrate_it():
     kept, skipped = calibrating_results(results, ["meta", "tv"], "net_revenue")
     assert kept["experiment_id"].tolist() == ["rev"]
     assert len(skipped) == 1 and "'orders'" in skipped[0] and "net_revenue" in skipped[0]
+
+
+# --- Geo model: one row per treatment geo (issue 25) ---------------------------------------
+
+
+def test_experiment_spend_splits_the_counterfactual_by_treatment_geo():
+    spend = _daily_spend(
+        {"G01": 200.0, "G02": 400.0, "G03": 50.0, "G04": 150.0},
+        {"G01": 0.0, "G02": 0.0, "G03": 75.0, "G04": 225.0},  # references up 50 %
+    )
+    out = experiment_spend(spend, "tv", ["G01", "G02"], ["G03", "G04"], START, END)
+    # each geo's own run rate times the references' +50 %, adding up to the treated total
+    assert out.treated_per_geo_per_day == pytest.approx({"G01": 300.0, "G02": 600.0})
+    assert sum(out.treated_per_geo_per_day.values()) == pytest.approx(out.treated_per_day)
+
+
+def test_geo_rows_put_each_treatment_geo_on_its_own_curve():
+    """Geos alike per head that spend alike per head (the design's assumption): each geo's
+    row states exactly the lift that geo's own curve gives for its own spend change, and a
+    holdout pauses every treatment geo (x + delta_x = 0)."""
+    weights = np.array([3.0, 1.0, 2.0])  # G01, G02 treated; G03 untreated
+    geo_revenue = _market_curve(weights)
+    spend = 1_400.0 * weights  # USD per week, alike per head
+    tested = np.array([0.0, 0.0, spend[2]])
+    lift_week = float((geo_revenue(tested) - geo_revenue(spend)).sum())
+    daily = _daily_spend(
+        dict(zip(["G01", "G02", "G03"], spend / 7, strict=True)),
+        dict(zip(["G01", "G02", "G03"], tested / 7, strict=True)),
+    )
+    measured = experiment_spend(daily, "tv", ["G01", "G02"], ["G03"], START, END)
+    result = _result(
+        spend_change=measured.treated.change, incremental_revenue=lift_week * 4,
+        incremental_revenue_ci_low=lift_week * 4 - 1_000, incremental_revenue_ci_high=lift_week * 4 + 1_000,
+    )  # fmt: skip
+    rows = mmm_lift_test_rows(result, measured, geo_model=True)
+    assert list(rows.columns) == ["channel", "geo", "x", "delta_x", "delta_y", "sigma"]
+    assert rows["geo"].tolist() == ["G01", "G02"]
+    np.testing.assert_allclose(rows["x"], spend[:2])
+    np.testing.assert_allclose(rows["x"] + rows["delta_x"], 0.0, atol=1e-9)
+    for i, row in enumerate(rows.itertuples()):  # each geo's curve, at its own spend
+        own = np.zeros(3)
+        own[i] = row.x
+        changed = own.copy()
+        changed[i] = row.x + row.delta_x
+        true = geo_revenue(changed)[i] - geo_revenue(own)[i]
+        assert row.delta_y == pytest.approx(true)
+    # one experiment's information: lifts add up to the lift, variances to its variance
+    assert rows["delta_y"].sum() == pytest.approx(lift_week)
+    se = 1_000 / norm.ppf(0.95) / 4
+    assert np.sqrt((rows["sigma"] ** 2).sum()) == pytest.approx(se)
+    np.testing.assert_allclose(rows["sigma"], se * np.sqrt([0.75, 0.25]))
+    # the national model keeps its market-scaled row
+    (national,) = mmm_lift_test_rows(result, measured, geo_model=False).to_dict("records")
+    expected = lift_test_rows(
+        result, measured.treated_per_day, market_spend_per_day=measured.market_per_day
+    ).iloc[0]
+    assert national == pytest.approx(expected.to_dict())
+    assert national["x"] == pytest.approx(spend.sum())
+
+
+def test_geo_rows_leave_out_geos_without_spend_and_refuse_when_none_spent():
+    spend = _daily_spend(
+        {"G01": 0.0, "G02": 400.0, "G03": 50.0}, {"G01": 0.0, "G02": 0.0, "G03": 50.0}
+    )
+    measured = experiment_spend(spend, "tv", ["G01", "G02"], ["G03"], START, END)
+    rows = mmm_lift_test_rows(
+        _result(spend_change=measured.treated.change), measured, geo_model=True
+    )
+    assert rows["geo"].tolist() == ["G02"]
+    assert rows["delta_y"].iloc[0] == pytest.approx(-42_000.0 / 4)
+    nothing = _daily_spend({"G01": 0.0, "G02": 50.0}, {"G01": 0.0, "G02": 50.0})
+    none = experiment_spend(nothing, "tv", ["G01"], ["G02"], START, END)
+    with pytest.raises(ValueError, match="no treatment geo spent on tv"):
+        mmm_lift_test_rows(_result(), none, geo_model=True)
+
+
+def test_geo_model_conditions_each_geo_on_its_own_scale():
+    """pymc-marketing's mechanism takes the geo rows: each geo's lift is divided by that
+    geo's target scale (its mean weekly revenue in the population-scaled geo model)."""
+    from triangulate.mmm.config import load_config
+    from triangulate.mmm.model import build_mmm, prepare_weekly
+    from triangulate.mmm.synthetic import synthetic_weekly
+
+    weekly, _ = synthetic_weekly(n_weeks=60, n_channels=2, n_geos=3, seed=5)
+    config = load_config(channels=["ch1", "ch2"], controls=[], model={"hierarchy": "geo"})
+    rows = pd.DataFrame(
+        {
+            "channel": "ch1", "geo": ["G00", "G02"], "x": [1_000.0, 2_000.0],
+            "delta_x": [-1_000.0, -2_000.0], "delta_y": [-300.0, -600.0], "sigma": [50.0, 70.0],
+        }
+    )  # fmt: skip
+    mmm = build_mmm(config, prepare_weekly(weekly, config), rows)
+    observed = mmm.model.rvs_to_values[mmm.model["lift_measurements"]]
+    scale = mmm.scalers["_target"].sel(geo=["G00", "G02"]).to_numpy()
+    np.testing.assert_allclose(observed.data, np.array([-300.0, -600.0]) / scale)

@@ -58,11 +58,59 @@ def test_geo_beta_sd_pools_the_betas_non_centered():
     assert _dims(mmm, "saturation_lam") == ("channel",)
 
 
+def test_geo_intercept_sd_pools_the_intercepts_non_centered():
+    from triangulate.mmm.config import load_config
+    from triangulate.mmm.model import build_mmm, prepare_weekly
+    from triangulate.mmm.synthetic import synthetic_weekly
+
+    weekly, _ = synthetic_weekly(n_weeks=60, n_channels=2, n_geos=3, seed=5)
+    config = load_config(
+        channels=["ch1", "ch2"],
+        controls=[],
+        model={"hierarchy": "geo"},
+        priors={"geo_intercept_sd": 0.2},
+    )
+    mmm = build_mmm(config, prepare_weekly(weekly, config))
+    free = {v.name for v in mmm.model.free_RVs}
+    assert {"intercept_contribution_mu", "intercept_contribution_sigma"} <= free
+    assert _dims(mmm, "intercept_contribution_offset") == ("geo",)
+    assert _dims(mmm, "intercept_contribution") == ("geo",)
+    _, independent = _built(0.0)
+    assert "intercept_contribution_sigma" not in {v.name for v in independent.model.free_RVs}
+
+
+def test_population_scaling_divides_each_geo_by_its_population_share():
+    """With population shares, a geo's target is scaled to revenue per head (its share of
+    the population times the national mean weekly target) and its spend to spend per head
+    against the national peak."""
+    from triangulate.mmm.config import ConfigError, load_config
+    from triangulate.mmm.model import build_mmm, prepare_weekly
+    from triangulate.mmm.synthetic import synthetic_weekly
+
+    weekly, _ = synthetic_weekly(n_weeks=60, n_channels=2, n_geos=3, seed=5)
+    config = load_config(channels=["ch1", "ch2"], controls=[], model={"hierarchy": "geo"})
+    data = prepare_weekly(weekly, config)
+    data.population_share = {"G00": 2.0, "G01": 1.0, "G02": 1.0}  # normalized to 0.5/0.25/0.25
+    mmm = build_mmm(config, data)
+    total = weekly.groupby("geo")["net_revenue"].mean().sum()
+    size = [0.5, 0.25, 0.25]
+    assert mmm.scalers["_target"].to_series().to_numpy() == pytest.approx([s * total for s in size])
+    peak = weekly.groupby("week_start")["spend_ch1"].sum().max()
+    assert mmm.scalers["_channel"].sel(channel="ch1").to_series().to_numpy() == pytest.approx(
+        [s * peak for s in size]
+    )
+    data.population_share = {"G00": 1.0, "G01": 1.0}
+    with pytest.raises(ConfigError, match="no population for geo"):
+        build_mmm(config, data)
+
+
 def test_geo_beta_sd_must_not_be_negative():
     from triangulate.mmm.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match=r"priors\.geo_beta_sd"):
         load_config(priors={"geo_beta_sd": -0.1})
+    with pytest.raises(ConfigError, match=r"priors\.geo_intercept_sd"):
+        load_config(priors={"geo_intercept_sd": -0.1})
 
 
 # --- Summaries of a fitted geo model: chunks of draws, and the per-geo table -----------------

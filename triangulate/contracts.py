@@ -54,6 +54,7 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "measurement.mmm_weekly_contributions": ("run_id", "week_start", "component", "contribution"),
     "measurement.mmm_response_curves": ("run_id", "channel", "spend", "response", "response_hdi_low", "response_hdi_high"),
     "measurement.mmm_diagnostics": ("run_id", "fitted_at", "r_hat_max", "ess_bulk_min", "divergences", "mape_in_sample", "mape_holdout", "published"),
+    "measurement.mmm_roas_change": ("run_id", "previous_run_id", "channel", "roas_previous", "roas", "roas_change", "roas_change_hdi_low", "roas_change_hdi_high", "distinguishable", "verdict"),
     "measurement.budget_plan": ("run_id", "channel", "current_spend", "recommended_spend", "expected_contribution_change"),
     "measurement.geo_experiment_results": ("experiment_id", "channel", "method", "lift_abs", "lift_pct", "ci_low", "ci_high", "p_value", "incremental_revenue", "spend_change", "iroas", "metric", "metric_kind", "incremental_conversions", "cost_per_incremental_conversion"),
     "measurement.budget_plan_summary": ("run_id", "plan", "recommended", "current_spend", "planned_spend", "expected_value", "value_hdi_low", "value_hdi_high", "value_pct_of_revenue", "p_beats_current"),
@@ -66,6 +67,11 @@ MEASUREMENT_COLUMNS: dict[str, tuple[str, ...]] = {
 GEO_MODEL_TABLES: tuple[str, ...] = ("measurement.mmm_geo_channel_summary",)
 """Contract tables published only by a geo-hierarchical MMM run (``model.hierarchy: geo``);
 a warehouse whose MMM is national (the default) has none of them."""
+
+REFRESH_TABLES: tuple[str, ...] = ("measurement.mmm_roas_change",)
+"""Contract tables published only by an MMM run that has a previous published run to
+compare with (issue 25: the week-over-week ROAS change); a warehouse's first MMM run
+publishes none of them and does not create them. All ratios (ROAS): no money columns."""
 
 PLAN_DATE_COLUMNS: tuple[str, ...] = (
     "data_end", "plan_start", "plan_end", "computed_at", "data_age_weeks", "staleness_warning",

@@ -243,7 +243,7 @@ class LoadResult:
 
 def ensure_ledger(conn: Session) -> None:
     conn = as_session(conn)
-    conn.execute("create schema if not exists raw")
+    conn.ensure_schemas(["raw"])  # a catalog look-up when it exists (a statement on Spark)
     text, big, ts = "varchar", "bigint", "timestamp"
     conn.ensure_table(
         LEDGER,
@@ -526,8 +526,9 @@ def _store_file(
 ) -> tuple[int, int]:
     """In the caller's transaction: dead-letter, then the staged rows into the raw table
     with their lineage columns (``_file``, ``_line``, ``_loaded_at``), and the ledger."""
-    dead = _isolate(conn, source, rel, staged, now)
-    rows = conn.execute("select count(*) from _incoming").fetchone()[0]
+    dead, rows = _isolate(conn, source, rel, staged, now)
+    if rows is None:
+        rows = conn.execute("select count(*) from _incoming").fetchone()[0]
     if rows == 0:
         if not dead:
             raise LandingFileError(f"landing/{rel}: holds no records")
@@ -578,10 +579,13 @@ def _classify(exc: Exception, source: RawSource, path: Path, rel: str) -> Except
     return exc
 
 
-def _isolate(conn: Session, source: RawSource, rel: str, staged: Staged, now: datetime) -> int:
+def _isolate(
+    conn: Session, source: RawSource, rel: str, staged: Staged, now: datetime
+) -> tuple[int, int | None]:
     """Dead-letter the refused records and every staged record that fails a check (the first
     check it fails names the field), stamped ``now``; returns how many records were
-    dead-lettered."""
+    dead-lettered, and how many staged records remain when that is known without another
+    scan (``None``: count them)."""
     if staged.dead:
         conn.executemany(
             f"insert into {DEAD_LETTER} values (?, ?, ?, ?, ?, ?, ?)",
@@ -609,11 +613,14 @@ def _isolate(conn: Session, source: RawSource, rel: str, staged: Staged, now: da
             [f"field '{col}' = '", f"' is not a {sql_type.split('(')[0]} (what dbt casts it to)"],
         ))  # fmt: skip
     any_bad = " or ".join(f"({where})" for _c, where, _r, _p in conditions)
-    if (
-        not conditions
-        or not conn.execute(f"select count(*) from _incoming where {any_bad}").fetchone()[0]
-    ):
-        conditions = []  # the usual case: one scan, nothing to isolate
+    remaining = None
+    if conditions:  # one scan counts the records and those to isolate
+        total, bad = conn.execute(
+            f"select count(*), coalesce(sum(case when {any_bad} then 1 else 0 end), 0) "
+            "from _incoming"
+        ).fetchone()
+        if not bad:
+            conditions, remaining = [], int(total)  # the usual case: nothing to isolate
     as_text = conn.sql_type("varchar")
     for col, where, reason, reason_params in conditions:
         conn.execute(
@@ -623,9 +630,12 @@ def _isolate(conn: Session, source: RawSource, rel: str, staged: Staged, now: da
             [source.name, rel, col, *reason_params, "\\x00", now],
         )
         conn.delete_where("_incoming", where)
-    return conn.execute(
+    if not staged.dead and not conditions:
+        return 0, remaining  # nothing was dead-lettered: no need to read the table
+    dead = conn.execute(
         f"select count(*) from {DEAD_LETTER} where file = ? and loaded_at = ?", [rel, now]
     ).fetchone()[0]
+    return dead, remaining
 
 
 def _describe_parse_error(path: Path, rel: str, source: RawSource, exc: Exception) -> str:

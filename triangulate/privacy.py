@@ -21,6 +21,11 @@ Both report the rows changed per table, and set a changed row's ``_loaded_at`` t
 that the incremental staging models (``stg_stripe__events``, ``stg_segment__events``)
 re-read it on the next run. The landing zone's files are not touched (they are never
 edited: docs/landing_formats.md); their retention is the file system's.
+
+Both run on either warehouse engine (``TRIANGULATE_WAREHOUSE``): rows change only through
+the seam's :meth:`Session.update_where` / :meth:`Session.delete_where` (Spark rewrites the
+table, DuckDB runs ``update``/``delete``), new values come from a frame registered for the
+statement, and the SQL is what both engines run.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import typer
 
@@ -109,6 +115,23 @@ def _rewrite(payload: str, body: bool, replace) -> tuple[str, str | None] | None
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False), new_body
 
 
+def _session(conn):
+    """``conn`` (a session, or a bare DuckDB connection in tests) as a warehouse session."""
+    from triangulate.warehouse import as_session
+
+    return as_session(conn)
+
+
+def _text(conn, expr: str) -> str:
+    """``expr`` cast to the engine's text type (``payload`` is JSON on DuckDB)."""
+    return f"cast({expr} as {conn.sql_type('varchar')})"
+
+
+def _row_key(conn) -> str:
+    """A raw row's ``_file|_line`` as one text value (unique: a line is digits)."""
+    return f"concat(_file, '|', {_text(conn, '_line')})"
+
+
 def _table_exists(conn, qualified: str) -> bool:
     from triangulate.warehouse import table_exists
 
@@ -119,26 +142,33 @@ def _apply(conn, table: Table, where: str, params: list, replace) -> int:
     """Rewrite the rows of ``table`` matching ``where`` with ``replace``; returns rows changed."""
     import pandas as pd
 
+    conn = _session(conn)
     rows = conn.execute(
-        f"select _file, _line, payload::varchar from {table.table} where {where}", params
+        f"select _file, _line, {_text(conn, 'payload')} from {table.table} where {where}", params
     ).fetchall()
     changes = []
     for file, line, payload in rows:
         new = _rewrite(payload, table.body, replace)
         if new is not None:
-            changes.append((file, line, new[0], new[1]))
+            changes.append((file, int(line), new[0], new[1], f"{file}|{int(line)}"))
     if not changes:
         return 0
-    from triangulate.warehouse import as_session
-
-    frame = pd.DataFrame(changes, columns=["_file", "_line", "payload", "body"])
-    with as_session(conn).registered("_privacy_changes", frame) as changed:
-        body_set = ", body = coalesce(c.body, t.body)" if table.body else ""
-        conn.execute(
-            # a new _loaded_at: the incremental staging models re-read the row next run
-            f"update {table.table} as t set payload = c.payload::json{body_set}, _loaded_at = now() "
-            f"from {changed} as c where t._file = c._file and t._line = c._line"
-        )
+    frame = pd.DataFrame(changes, columns=["_file", "_line", "payload", "body", "_key"])
+    with conn.registered("_privacy_changes", frame) as changed:
+        t = table.table
+        # the changed row's new value (a correlated subquery: both engines take one in SET)
+        match = f"c._file = {t}._file and c._line = {t}._line"
+        assignments = {
+            "payload": f"(select cast(max(c.payload) as {conn.sql_type('json')}) "
+            f"from {changed} as c where {match})"
+        }
+        if table.body:
+            assignments["body"] = (
+                f"coalesce((select max(c.body) from {changed} as c where {match}), body)"
+            )
+        # a new _loaded_at: the incremental staging models re-read the row next run
+        assignments["_loaded_at"] = "now()"
+        conn.update_where(t, assignments, f"{_row_key(conn)} in (select _key from {changed})")
     return len(changes)
 
 
@@ -147,6 +177,7 @@ def erase(conn, email: str) -> dict[str, int]:
     delete the dead-lettered records that carry it; returns rows changed per table."""
     from triangulate.ingest import DEAD_LETTER
 
+    conn = _session(conn)
     wanted = email.strip().lower()
     if not EMAIL.fullmatch(wanted):
         raise ValueError(f"not an email address: {email!r}")
@@ -164,15 +195,18 @@ def erase(conn, email: str) -> dict[str, int]:
         counts[table.table] = _apply(
             conn,
             table,
-            "contains(lower(payload::varchar), ?) or contains(payload::varchar, ?)",
+            f"contains(lower({_text(conn, 'payload')}), ?) or contains({_text(conn, 'payload')}, ?)",
             [wanted, hashed],
             replace,
         )
     if _table_exists(conn, DEAD_LETTER):
-        match = f"from {DEAD_LETTER} where contains(lower(raw_text), ?) or contains(raw_text, ?)"
-        (n,) = conn.execute(f"select count(*) {match}", [wanted, hashed]).fetchall()[0]
-        counts[DEAD_LETTER] = n
-        conn.execute(f"delete {match}", [wanted, hashed])
+        match = "contains(lower(raw_text), ?) or contains(raw_text, ?)"
+        (n,) = conn.execute(
+            f"select count(*) from {DEAD_LETTER} where {match}", [wanted, hashed]
+        ).fetchall()[0]
+        counts[DEAD_LETTER] = int(n)
+        if n:
+            conn.delete_where(DEAD_LETTER, match, [wanted, hashed])
     return counts
 
 
@@ -180,8 +214,11 @@ def retain(conn, days: int) -> dict[str, int]:
     """Replace each email under an email field of the raw rows received more than ``days``
     days ago by ``sha256:<hex>``; dead-lettered records older than that have every email
     in their text replaced the same way. Returns rows changed per table."""
+    import pandas as pd
+
     from triangulate.ingest import DEAD_LETTER
 
+    conn = _session(conn)
     if days < 0:
         raise ValueError(f"--days must be 0 or more, not {days}")
 
@@ -194,27 +231,41 @@ def retain(conn, days: int) -> dict[str, int]:
             return email_hash(text)
         return text
 
+    cutoff = datetime.now(UTC) - timedelta(days=days)  # an instant: now() - N days
     old = (
-        "coalesce(try_cast(received_at as timestamp with time zone), _loaded_at) "
-        "< now() - to_days(cast(? as integer)) and contains(payload::varchar, '@')"
+        f"coalesce(try_cast(received_at as {conn.sql_type('timestamp with time zone')}), "
+        f"_loaded_at) < ? and contains({_text(conn, 'payload')}, '@')"
     )
     counts: dict[str, int] = {}
     for table in TABLES:
         if not _table_exists(conn, table.table):
             continue
-        counts[table.table] = _apply(conn, table, old, [days], replace)
+        counts[table.table] = _apply(conn, table, old, [cutoff], replace)
     if _table_exists(conn, DEAD_LETTER):
         rows = conn.execute(
-            f"select rowid, raw_text from {DEAD_LETTER} where loaded_at < now() - to_days(cast(? as integer)) "
-            "and contains(raw_text, '@')",
-            [days],
+            f"select raw_text from {DEAD_LETTER} where loaded_at < ? and contains(raw_text, '@')",
+            [cutoff],
         ).fetchall()
+        # the new text is a function of the old: rows are matched by their text
+        redacted: dict[str, str] = {}
         n = 0
-        for rowid, text in rows:
+        for (text,) in rows:
             new = EMAIL.sub(lambda m: email_hash(m.group(0)), text)
             if new != text:
-                conn.execute(f"update {DEAD_LETTER} set raw_text = ? where rowid = ?", [new, rowid])
+                redacted[text] = new
                 n += 1
+        if redacted:
+            frame = pd.DataFrame(list(redacted.items()), columns=["old_text", "new_text"])
+            with conn.registered("_privacy_redacted", frame) as r:
+                conn.update_where(
+                    DEAD_LETTER,
+                    {
+                        "raw_text": f"(select max(r.new_text) from {r} as r "
+                        f"where r.old_text = {DEAD_LETTER}.raw_text)"
+                    },
+                    f"loaded_at < ? and raw_text in (select old_text from {r})",
+                    [cutoff],
+                )
         counts[DEAD_LETTER] = n
     return counts
 

@@ -10,6 +10,14 @@ duckdb-engine), so the caller reads the table with ``warehouse.read_table`` and 
 the DataFrame with an *ephemeral* GX context (pandas datasource, one dataframe asset per
 table, ``add_batch_definition_whole_dataframe``, batch parameters ``{"dataframe": df}``).
 
+Spark (``TRIANGULATE_WAREHOUSE=spark``): :func:`validate_warehouse_table` asks the session
+which GX datasource its frames need (``Session.validation_datasource``). DuckDB says
+pandas, and the table is read into pandas as above; Spark says spark, and the gate
+validates a Spark DataFrame (``Session.frame_for_validation``, GX's Spark datasource) with
+the helper columns below computed in Spark SQL (:func:`spark_derived_sql`), so a table is
+never pulled into the driver: only the three example rows of each failed expectation are.
+The results (counts, observed values, example rows, messages) are the same as on DuckDB.
+
 Derived columns. Some checks are not one built-in expectation on the table as it is: a
 missing week is an *absent* row, a spend spike needs a trailing median, "not in the
 future" needs today's date (and GX's datetime comparisons break on pandas 3 ``date``
@@ -31,7 +39,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cache
@@ -45,7 +53,7 @@ import yaml
 
 from triangulate.channels import REGISTRY_FILE, channel_names
 from triangulate.paths import DBT_PROJECT_DIR, EXPECTATIONS_DIR, artifacts_dir
-from triangulate.warehouse import table_exists
+from triangulate.warehouse import as_session, read_table, table_exists
 
 PARAMETERS_FILE = EXPECTATIONS_DIR / "quality.yaml"
 """Suite parameters shared by several suites (those not read from their owners)."""
@@ -61,6 +69,10 @@ _RESULTS_FOLDER = ".validation_results"
 DATA_DOCS_RUNS_KEPT = 30
 """Validation runs kept per table in the Data Docs (older results and pages are pruned)."""
 _EXAMPLE_ROWS = 3
+_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+ROW_COLUMN = "_gx_row"
+"""On Spark, the row number the gates add to a validated frame (read order), so GX reports
+offending rows by it and example rows come out in table order, as on pandas."""
 _MESSAGE_MAX_FAILURES = 8
 _MISSING = "missing column"
 
@@ -143,6 +155,10 @@ class GateResult:
     parameters: dict[str, Any] = field(default_factory=dict)
     threshold_note: str = ""
     """For a raw gate (:func:`raw_gate_verdict`): the share of rejected rows and the threshold."""
+    datasource: str = "pandas"
+    """The GX datasource kind the rows were validated with: ``"pandas"`` (a pandas
+    DataFrame) or ``"spark"`` (a Spark DataFrame, :func:`validate_warehouse_table` on
+    Spark)."""
 
     def message(self) -> str:
         """One readable paragraph: the table, each failed expectation and offending values."""
@@ -499,6 +515,162 @@ def _resolve(value: Any, parameters: Mapping[str, Any]) -> Any:
     return value
 
 
+# --------------------------------------------------------------------------- Spark SQL
+def _lit(text: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + str(text).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _spark_helper(
+    spec: dict, q: Callable[[str], str], cols: list[str], types: dict[str, str], ctx: dict
+) -> str:
+    """One helper column in Spark SQL: the select list of the next step, which reads the
+    previous step (columns ``cols``). Each kind gives what its pandas function
+    (:data:`DERIVED_KINDS`) gives, NULL where pandas gives NaN/NaT."""
+    kind, name = spec["kind"], q(spec["name"])
+    keep = ", ".join(q(c) for c in cols)
+
+    def ts(column: str) -> str:  # _as_naive_timestamps: UTC (the session's time zone)
+        return f"try_cast({q(column)} as timestamp)"
+
+    def num(column: str) -> str:
+        return f"try_cast({q(column)} as double)"
+
+    if kind == "days_after_today":
+        today = ctx["today"].isoformat()
+        expr = f"cast(datediff(to_date({ts(spec['column'])}), date {_lit(today)}) as double)"
+    elif kind == "day_of_week":
+        expr = f"cast(weekday({ts(spec['column'])}) as double)"
+    elif kind == "residual":
+        plus = " + ".join(["0.0", *(num(c) for c in spec.get("plus", []))])
+        minus = " + ".join(["0.0", *(num(c) for c in spec.get("minus", []))])
+        expr = f"bround({num(spec['column'])} - (({plus}) - ({minus})), 6)"
+    elif kind == "path_has_unknown_channel":
+        known = sorted(set(_resolve(spec["known"], ctx["parameters"])) - {"unknown"})
+        array = f"cast(array({', '.join(_lit(k) for k in known)}) as array<string>)"
+        column = q(spec["column"])
+        expr = (
+            f"case when {column} is null then null else exists(split(cast({column} as string), "
+            f"'>'), s -> not array_contains({array}, trim(s))) end"
+        )
+    elif kind in ("null_columns", "negative_columns"):
+        if kind == "null_columns":
+            chosen = [c for c in cols if not c.startswith(DERIVED_PREFIX)]
+            floats = ("DOUBLE", "FLOAT", "REAL")
+            test = {
+                c: f"{q(c)} is null" + (f" or isnan({q(c)})" if types.get(c) in floats else "")
+                for c in chosen
+            }
+        else:
+            chosen = [c for c in cols if c.startswith(spec["prefix"])]
+            test = {c: f"{num(c)} < 0" for c in chosen}
+        parts = [f"case when {test[c]} then {_lit(c)} end" for c in chosen]
+        expr = f"concat_ws(',', {', '.join(parts)})" if parts else "''"
+    elif kind == "column_count":
+        expr = f"cast({sum(c.startswith(spec['prefix']) for c in cols)} as bigint)"
+    elif kind == "ratio_to_trailing_median":
+        by = [q(c) for c in spec["by"]]
+        weeks, least = int(spec.get("weeks", 8)), int(spec.get("min_nonzero_weeks", 2))
+        value = num(spec["value"])
+        on = f"case when {value} > 0 then {value} end"
+        window = (f"(partition by {', '.join(by)} " if by else "(") + (
+            f"order by {ts(spec['date'])} asc nulls last, {q(ROW_COLUMN)} "
+            f"rows between {weeks} preceding and 1 preceding)"
+        )
+        reference = (
+            f"case when count({on}) over {window} >= {least} "
+            f"then percentile({on}, 0.5) over {window} end"
+        )
+        expr = f"case when ({reference}) > 0 then {value} / ({reference}) end"
+    else:  # pragma: no cover - weeks_since_previous is a join (spark_derived_sql)
+        raise ValueError(f"derived column {spec['name']!r}: kind {kind!r} has no Spark SQL")
+    return f"{keep}, {expr} as {name}"
+
+
+def spark_derived_sql(
+    session: Any,
+    table: str,
+    suite: dict[str, Any],
+    today: date,
+    parameters: Mapping[str, Any],
+    files: Sequence[str] | None = None,
+) -> tuple[str, list[Any]]:
+    """Spark SQL for the frame a gate validates on Spark, and its parameters: the table's
+    :func:`suite_columns` (those it has; all when ``None``), the rows of ``files`` when
+    given, the row number :data:`ROW_COLUMN` (read order, as the pandas index) and the
+    suite's helper columns, computed as :func:`add_derived_columns` computes them in pandas
+    (skipped when a source column is missing). One ``with`` chain, one step per helper,
+    the rows sorted by :data:`ROW_COLUMN` at the end when a step shuffled them.
+
+    Examples: GX reports up to 20 offending rows of a map expectation, the first it meets
+    in the frame's order, and the gate shows the first three by row number: the same rows
+    as pandas, except for an expectation whose condition is itself a window (uniqueness)
+    with more than 20 offending rows, where they are three of them."""
+    q = session.quote
+    available = session.columns(table)
+    types = {n: t for n, t in available}
+    wanted = suite_columns(table)
+    chosen = [n for n, _t in available if wanted is None or n in set(wanted)]
+    chosen = chosen or [available[0][0]]
+    where, params = "", []
+    if files is not None:
+        files = list(files)
+        where = (
+            f" where {q('_file')} in ({', '.join('?' for _ in files)})" if files else " where false"
+        )
+        params = files
+    steps = [
+        f"_s0 as (select {', '.join(q(c) for c in chosen)}, "
+        f"monotonically_increasing_id() as {q(ROW_COLUMN)} from {table}{where})"
+    ]
+    cols = [*chosen, ROW_COLUMN]
+    ctx = {"today": today, "parameters": parameters}
+    shuffled = False
+    for spec in suite.get("meta", {}).get("derived_columns", []):
+        name, kind = spec["name"], spec["kind"]
+        if not name.startswith(DERIVED_PREFIX):
+            raise ValueError(f"derived column {name!r} must start with {DERIVED_PREFIX!r}")
+        if kind not in DERIVED_KINDS:
+            raise ValueError(
+                f"derived column {name!r}: unknown kind {kind!r}; known: {', '.join(DERIVED_KINDS)}"
+            )
+        if any(c not in cols for c in derived_sources(spec)):
+            continue
+        prev, step = f"_s{len(steps) - 1}", f"_s{len(steps)}"
+        if kind == "weeks_since_previous":
+            # lag over each group's distinct weeks, joined back (NULL keys match NULL keys,
+            # as pandas' merge does; NULL weeks sort last, as pandas' sort does)
+            by = [q(c) for c in spec["by"]]
+            date_expr = f"try_cast({q(spec['date'])} as timestamp)"
+            partition = f"partition by {', '.join(by)} " if by else ""
+            keys = "".join(f"{b}, " for b in by)
+            weeks = (
+                f"select {keys}_gx_d, (unix_micros(_gx_d) - unix_micros(lag(_gx_d) over "
+                f"({partition}order by _gx_d asc nulls last))) / 604800000000.0 as _gx_weeks "
+                f"from (select distinct {keys}{date_expr} as _gx_d from {prev})"
+            )
+            on = " and ".join(
+                [
+                    *(f"t.{b} <=> w.{b}" for b in by),
+                    f"try_cast(t.{q(spec['date'])} as timestamp) <=> w._gx_d",
+                ]
+            )
+            select = ", ".join(f"t.{q(c)}" for c in cols)
+            steps.append(
+                f"{step} as (select {select}, w._gx_weeks as {q(name)} from {prev} t "
+                f"left join ({weeks}) w on {on})"
+            )
+        else:
+            select = _spark_helper(spec, q, cols, types, ctx)
+            steps.append(f"{step} as (select {select} from {prev})")
+        cols.append(name)
+        shuffled = shuffled or kind in ("weeks_since_previous", "ratio_to_trailing_median")
+    # in read order again (window steps shuffle rows): GX samples the first offending rows
+    # it meets, so the examples are the table's first offending rows, as on pandas
+    order = f" order by {q(ROW_COLUMN)}" if shuffled else ""
+    return f"with {', '.join(steps)} select * from _s{len(steps) - 1}{order}", params
+
+
 # --------------------------------------------------------------------------- GX context
 class _Gates:
     """One ephemeral GX context per data-docs folder and process, with every suite loaded.
@@ -507,7 +679,7 @@ class _Gates:
     most of the time (see docs/quality.md), so both are done once per process.
     """
 
-    def __init__(self, data_docs_dir: Path | None) -> None:
+    def __init__(self, data_docs_dir: Path | None, kind: str = "pandas") -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import (
             DataContextConfig,
@@ -530,7 +702,13 @@ class _Gates:
                 "base_directory": str(data_docs_dir / _RESULTS_FOLDER),
             }
         self.context = gx.get_context(mode="ephemeral", project_config=config)
-        source = self.context.data_sources.add_pandas("warehouse")
+        if kind == "spark":
+            # persist=False: the seam persists the frame itself (and its row numbers with it)
+            source = self.context.data_sources.add_spark("warehouse", persist=False)
+            result_format = {**_RESULT_FORMAT, "unexpected_index_column_names": [ROW_COLUMN]}
+        else:
+            source = self.context.data_sources.add_pandas("warehouse")
+            result_format = dict(_RESULT_FORMAT)
         self.checkpoints: dict[str, Any] = {}
         self.order: dict[str, dict[str, int]] = {}
         self.lock = threading.Lock()
@@ -559,7 +737,7 @@ class _Gates:
                     name=table,
                     validation_definitions=[validation],
                     actions=actions,
-                    result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20},
+                    result_format=result_format,
                 )
             )
 
@@ -581,9 +759,7 @@ class _Gates:
             }
         }
 
-    def run(
-        self, table: str, frame: pd.DataFrame, parameters: Mapping[str, Any]
-    ) -> tuple[Any, Path | None]:
+    def run(self, table: str, frame: Any, parameters: Mapping[str, Any]) -> tuple[Any, Path | None]:
         """Run the table's checkpoint; returns (validation result, its Data Docs page)."""
         with self.lock:
             if self.data_docs_dir is not None:
@@ -621,8 +797,11 @@ def prune_data_docs(data_docs_dir: Path, table: str, keep: int) -> int:
 
 
 @cache
-def _gates(data_docs_dir: Path | None) -> _Gates:
-    return _Gates(data_docs_dir)
+def _gates(data_docs_dir: Path | None, kind: str = "pandas", token: Any = None) -> _Gates:
+    """The process's gates for a data-docs folder and datasource kind; ``token`` (the Spark
+    session of a Spark frame) gives a new Spark session new gates, whose GX execution
+    engine is bound to it."""
+    return _Gates(data_docs_dir, kind)
 
 
 def _file_url_to_path(url: str) -> Path:
@@ -680,8 +859,87 @@ def validate_table(
     ``{"known_currencies": known_currencies(conn)}``. Data Docs go to
     ``data_docs_dir`` (default ``$TRIANGULATE_HOME/artifacts/data_docs``) unless
     ``data_docs=False``. Raises ``ValueError`` only for an ungated table or a broken suite.
+    See :func:`validate_warehouse_table` to validate a table where it lives.
     """
     started = time.perf_counter()
+    raw, today, params, docs_dir = _prepare(table, today, data_docs_dir, data_docs, parameters)
+    meta = raw.get("meta", {})
+    checked = add_derived_columns(frame, meta.get("derived_columns", []), today, params)
+
+    def examples(index: list, shown: list[str]) -> list[dict[str, Any]]:
+        return [
+            {c: _plain(checked.at[i, c]) for c in shown}
+            for i in index[:_EXAMPLE_ROWS]
+            if i in checked.index
+        ]  # fmt: skip
+
+    return _gate(
+        table, raw, checked, "pandas", None, list(checked.columns), len(frame), examples,
+        today=today, params=params, docs_dir=docs_dir, started=started,
+    )  # fmt: skip
+
+
+def validate_warehouse_table(
+    conn: Any,
+    table: str,
+    *,
+    files: Sequence[str] | None = None,
+    today: date | None = None,
+    data_docs_dir: Path | None = None,
+    data_docs: bool = True,
+    parameters: Mapping[str, Any] | None = None,
+) -> GateResult:
+    """Validate a warehouse table (only the rows of ``files``, a raw table's landing files,
+    when given) with the GX datasource its engine asks for
+    (``Session.validation_datasource``).
+
+    DuckDB (``"pandas"``): the table's :func:`suite_columns` are read into pandas and
+    :func:`validate_table` runs, exactly as before. Spark (``"spark"``): the gate validates
+    a Spark DataFrame (GX's Spark datasource), never collected to the driver: the helper
+    columns are computed in Spark SQL (:func:`spark_derived_sql`, the same values as the
+    pandas functions of :data:`DERIVED_KINDS`), and only the few example rows are
+    collected. Results and messages are the same on both engines. Other arguments as for
+    :func:`validate_table`.
+    """
+    session = as_session(conn)
+    if session.validation_datasource == "pandas":
+        frame = read_table(session, table, columns=suite_columns(table), files=files)
+        return validate_table(
+            table, frame, today=today, data_docs_dir=data_docs_dir, data_docs=data_docs,
+            parameters=parameters,
+        )  # fmt: skip
+    started = time.perf_counter()
+    if not session.table_exists(table):
+        raise LookupError(f"warehouse table {table} does not exist (materialize its asset first)")
+    raw, today, params, docs_dir = _prepare(table, today, data_docs_dir, data_docs, parameters)
+    sql, sql_params = spark_derived_sql(session, table, raw, today, params, files)
+    frame = session.frame_for_validation(sql, sql_params)
+    try:
+        columns = frame.columns
+
+        def examples(index: list, shown: list[str]) -> list[dict[str, Any]]:
+            ids = sorted({d[ROW_COLUMN] for d in index if isinstance(d, dict) and ROW_COLUMN in d})
+            if not ids:
+                return []
+            rows = frame.rows(ROW_COLUMN, ids[:_EXAMPLE_ROWS], shown)
+            return [{c: _plain(v) for c, v in row.items()} for row in rows]
+
+        return _gate(
+            table, raw, frame.frame, frame.kind, frame.session_token, columns, frame.count(),
+            examples, today=today, params=params, docs_dir=docs_dir, started=started,
+        )  # fmt: skip
+    finally:
+        frame.release()
+
+
+def _prepare(
+    table: str,
+    today: date | None,
+    data_docs_dir: Path | None,
+    data_docs: bool,
+    parameters: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any], date, dict[str, Any], Path | None]:
+    """The suite, today, the suite parameters and the Data Docs folder of one gate run."""
     raw = load_suite_json(table)
     today = today or datetime.now(UTC).date()
     params = {**load_parameters(), **(parameters or {})}
@@ -689,19 +947,38 @@ def validate_table(
     if data_docs:
         docs_dir = Path(data_docs_dir or artifacts_dir() / "data_docs").resolve()
         docs_dir.mkdir(parents=True, exist_ok=True)
+    return raw, today, params, docs_dir
+
+
+def _gate(
+    table: str,
+    raw: dict[str, Any],
+    checked: Any,
+    kind: str,
+    token: Any,
+    columns: list[str],
+    n_rows: int,
+    examples: Callable[[list, list[str]], list[dict[str, Any]]],
+    *,
+    today: date,
+    params: dict[str, Any],
+    docs_dir: Path | None,
+    started: float,
+) -> GateResult:
+    """Run the suite on ``checked`` (helper columns added) and turn GX's result into a
+    :class:`GateResult`; ``examples(index list, columns)`` gives the example rows."""
     meta = raw.get("meta", {})
-    checked = add_derived_columns(frame, meta.get("derived_columns", []), today, params)
-    gates = _gates(docs_dir)
+    gates = _gates(docs_dir, kind, token)
     validation, page = gates.run(table, checked, params)
     order = gates.order[table]
     results = sorted(validation.results, key=lambda r: order.get(r.expectation_config.id, 1 << 30))
     specs = {s["name"]: s for s in meta.get("derived_columns", [])}
-    keys = [c for c in meta.get("key_columns", []) if c in checked.columns]
-    failed = [_failure(r, checked, keys, specs) for r in results if not r.success]
+    keys = [c for c in meta.get("key_columns", []) if c in columns]
+    failed = [_failure(r, columns, keys, specs, examples) for r in results if not r.success]
     return GateResult(
         table=table,
         success=bool(validation.success),
-        n_rows=len(frame),
+        n_rows=n_rows,
         n_expectations=len(results),
         failed=failed,
         today=today,
@@ -709,13 +986,19 @@ def validate_table(
         data_docs_index=docs_dir / "index.html" if docs_dir is not None else None,
         data_docs_page=page,
         parameters=params,
+        datasource=kind,
     )
 
 
 def _failure(
-    result: Any, frame: pd.DataFrame, keys: list[str], specs: dict[str, dict]
+    result: Any,
+    frame_columns: list[str],
+    keys: list[str],
+    specs: dict[str, dict],
+    examples: Callable[[list, list[str]], list[dict[str, Any]]],
 ) -> FailedExpectation:
-    """A GX ExpectationValidationResult -> FailedExpectation with example rows from ``frame``."""
+    """A GX ExpectationValidationResult -> FailedExpectation with example rows
+    (``examples``) of the validated frame (its columns: ``frame_columns``)."""
     config = result.expectation_config
     kwargs = {
         k: v for k, v in dict(config.kwargs).items() if k not in ("batch_id", "result_format")
@@ -735,29 +1018,24 @@ def _failure(
         ),
         None,
     )
-    missing = [c for c in columns if c not in frame.columns]
+    missing = [c for c in columns if c not in frame_columns]
     if error and missing:
         # A helper column is missing when its source is: name the source the user knows.
         sources = [s for c in missing for s in (derived_sources(specs[c]) if c in specs else [c])]
-        error = f"{_MISSING} {', '.join(s for s in sources if s not in frame.columns) or ', '.join(missing)}"
+        error = f"{_MISSING} {', '.join(s for s in sources if s not in frame_columns) or ', '.join(missing)}"
     res = result.result or {}
     shown: list[str] = [*keys]
     for c in columns:
         extra = [*derived_sources(specs[c]), c] if c in specs else [c]
-        shown += [x for x in extra if x not in shown and x in frame.columns]
+        shown += [x for x in extra if x not in shown and x in frame_columns]
     index = res.get("partial_unexpected_index_list") or []
-    examples = [
-        {c: _plain(frame.at[i, c]) for c in shown}
-        for i in index[:_EXAMPLE_ROWS]
-        if i in frame.index
-    ]  # fmt: skip
     return FailedExpectation(
         expectation=config.type,
         column=column,
         kwargs=kwargs,
         observed=_plain(res.get("observed_value")),
         unexpected_count=res.get("unexpected_count"),
-        example_rows=examples,
+        example_rows=examples(list(index), shown),
         description=config.description or "",
         error=error,
     )

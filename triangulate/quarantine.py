@@ -13,6 +13,10 @@ person decides is recorded in ``raw._quarantine_actions``:
 
 ``FILE`` is the path under the landing zone (``events/x.ndjson``), with or without a
 leading ``landing/``, or an absolute path inside it.
+
+Every row change goes through the warehouse seam (:meth:`Session.delete_where`; inserts are
+plain ``insert ... values``), and every query is SQL both engines run, so the commands work
+on DuckDB and on Spark (``TRIANGULATE_WAREHOUSE``) alike.
 """
 
 from __future__ import annotations
@@ -38,9 +42,17 @@ class Entry:
     rows_dead_lettered: int
 
 
+def _session(conn):
+    """``conn`` (a session, or a bare DuckDB connection in tests) as a warehouse session."""
+    from triangulate.warehouse import as_session
+
+    return as_session(conn)
+
+
 def _ledger(conn) -> dict[str, tuple[str, datetime]]:
     from triangulate.ingest import LEDGER
 
+    conn = _session(conn)
     return {
         f: (s, t)
         for f, s, t in conn.execute(f"select file, source, loaded_at from {LEDGER}").fetchall()
@@ -52,18 +64,19 @@ def list_entries(conn, everything: bool = False) -> list[Entry]:
     ``everything`` adds loaded files whose quarantine is over (and dropped ones stay listed)."""
     from triangulate.ingest import DEAD_LETTER, QUARANTINE, ensure_ledger, quarantine_state
 
+    conn = _session(conn)
     ensure_ledger(conn)
     ledger = _ledger(conn)
     dead = {
         f: (source, n, reason, at)
         for f, source, n, reason, at in conn.execute(
-            f"select file, any_value(source), count(*), arg_min(reason, line), max(loaded_at) "
+            f"select file, any_value(source), count(*), min_by(reason, line), max(loaded_at) "
             f"from {DEAD_LETTER} group by file"
         ).fetchall()
     }
     reasons = dict(
         conn.execute(
-            f"select file, arg_max(error, seen_at) from {QUARANTINE} group by file"
+            f"select file, max_by(error, seen_at) from {QUARANTINE} group by file"
         ).fetchall()
     )
     sources = dict(
@@ -103,6 +116,7 @@ def _record(conn, file: str, action: str) -> tuple[str, str]:
     from triangulate.ingest import QUARANTINE_ACTIONS, ensure_ledger, file_sha256, quarantine_state
     from triangulate.paths import landing_dir
 
+    conn = _session(conn)
     ensure_ledger(conn)
     rel = _relative(file)
     state = quarantine_state(conn).get(rel)
@@ -128,6 +142,7 @@ def release(conn, file: str) -> str:
     """Retry ``file`` on the next run (it was quarantined or dropped); returns a sentence."""
     from triangulate.ingest import LEDGER, quarantine_state
 
+    conn = _session(conn)
     rel = _relative(file)
     state = quarantine_state(conn).get(rel) if _has_tables(conn) else None
     loaded = rel in _ledger(conn)
@@ -136,7 +151,7 @@ def release(conn, file: str) -> str:
         raise LookupError(f"landing/{rel}: {why}: nothing to release")
     rel, _source = _record(conn, rel, "release")
     if loaded:  # a dropped file that had loaded: its rows left the raw table, load it again
-        conn.execute(f"delete from {LEDGER} where file = ?", [rel])
+        conn.delete_where(LEDGER, "file = ?", [rel])
     return f"landing/{rel}: released: the next run loads it again"
 
 
@@ -144,9 +159,14 @@ def drop(conn, file: str) -> str:
     """Never load ``file``; a loaded file's rows leave its raw table. Returns a sentence."""
     from triangulate.ingest import SOURCES_BY_NAME
 
+    conn = _session(conn)
     rel, source = _record(conn, file, "drop")
     table = SOURCES_BY_NAME[source].table
-    removed = conn.execute(f"delete from {table} where _file = ?", [rel]).fetchone()[0]
+    removed = int(
+        conn.execute(f"select count(*) from {table} where _file = ?", [rel]).fetchone()[0]
+    )
+    if removed:
+        conn.delete_where(table, "_file = ?", [rel])
     extra = f"; {removed:,} loaded row(s) removed from {table}" if removed else ""
     return (
         f"landing/{rel}: dropped: it is never loaded (recorded in raw._quarantine_actions){extra}"

@@ -18,7 +18,7 @@ import pandas as pd
 from dagster_project.assets import WAREHOUSE_POOL, png_markdown, table_key
 from dagster_project.assets.transform import with_gated_upstream
 from dagster_project.resources import WarehouseResource
-from triangulate.contracts import GEO_MODEL_TABLES
+from triangulate.contracts import GEO_MODEL_TABLES, REFRESH_TABLES
 from triangulate.paths import artifacts_dir
 from triangulate.warehouse import publish_run, read_table, reporting_currency, table_exists
 
@@ -30,6 +30,8 @@ MMM_TABLES = [
 ]
 GEO_SUMMARY_TABLE = GEO_MODEL_TABLES[0]
 """Published with the other MMM tables by the geo model only (``model.hierarchy: geo``)."""
+ROAS_CHANGE_TABLE = REFRESH_TABLES[0]
+"""Published with the other MMM tables by a run that has a previous published run (issue 25)."""
 BUDGET_TABLE = "measurement.budget_plan"
 BUDGET_SUMMARY_TABLE = "measurement.budget_plan_summary"
 SAMPLING_PROGRESS_EVERY_S = 15.0
@@ -49,7 +51,7 @@ def mmm_config(path: str = ""):
 
 
 def lift_tests_from_experiments(
-    conn, channels: list[str], target_metric: str, log=None
+    conn, channels: list[str], target_metric: str, log=None, *, geo_model: bool = False
 ) -> pd.DataFrame | None:
     """pymc-marketing lift-test rows from the results that may calibrate the MMM
     (:func:`triangulate.geo.calibration.calibrating_results`: its channels, its target
@@ -57,10 +59,11 @@ def lift_tests_from_experiments(
 
     National model: each test is scaled from its treatment geos to the whole market
     (``x`` = the market's spend per week in the window, the changes divided by the
-    treatment geos' share of it; see :func:`triangulate.geo.calibration.lift_test_rows`).
+    treatment geos' share of it). Geo model (``geo_model``): one row per treatment geo on
+    that geo's own curve. The rule is :func:`triangulate.geo.calibration.mmm_lift_test_rows`.
     """
     from dagster_project.assets.experiments import experiment_spends, registered_experiments
-    from triangulate.geo.calibration import calibrating_results, lift_test_rows
+    from triangulate.geo.calibration import calibrating_results, mmm_lift_test_rows
 
     if not table_exists(conn, "measurement.geo_experiment_results"):
         return None
@@ -82,9 +85,7 @@ def lift_tests_from_experiments(
                 f"measurement.geo_experiment_results: experiment {result['experiment_id']!r} "
                 "is no longer in the registry (raw.experiments); re-run geo_experiment_results"
             )
-        rows.append(
-            lift_test_rows(result, spend.treated_per_day, market_spend_per_day=spend.market_per_day)
-        )
+        rows.append(mmm_lift_test_rows(result, spend, geo_model=geo_model))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -98,10 +99,21 @@ def roas_plot(summary: pd.DataFrame, currency: str):
 
 
 def _fit_and_publish(
-    context, warehouse: WarehouseResource, weekly: pd.DataFrame, config, run_id: str, lift_tests
+    context,
+    warehouse: WarehouseResource,
+    weekly: pd.DataFrame,
+    config,
+    run_id: str,
+    lift_tests,
+    diagnostics: pd.DataFrame | None = None,
 ):
     from triangulate.mmm import run_mmm
+    from triangulate.mmm.refresh import previous_run
     from triangulate.mmm.run import progress_printer
+
+    # the weekly refresh (issue 25): warm-started from the last published run of the same
+    # kind when the model is the same, and compared with it in measurement.mmm_roas_change
+    previous = previous_run(diagnostics, run_id) if diagnostics is not None else None
 
     run = run_mmm(
         weekly,
@@ -112,7 +124,9 @@ def _fit_and_publish(
         budget=False,
         source="marts.mmm_weekly_input",
         progress=progress_printer(context.log.info, every_s=SAMPLING_PROGRESS_EVERY_S),
+        previous_run_id=previous,
     )
+    context.log.info(f"MMM run {run_id}: {run.start}")
     with warehouse.get_connection() as conn:
         if run.gate.passed:
             publish_run(conn, run_id, run.tables)
@@ -171,7 +185,17 @@ MMM_INPUTS = [
             description="Geo MMM per run x geo x channel: spend, contribution and ROAS with 94% HDI "
             "(USD). Materialized only when mmm.yaml's model.hierarchy is geo.",
             skippable=True,
-        )
+        ),
+        dg.AssetSpec(
+            table_key(ROAS_CHANGE_TABLE),
+            kinds={"pymc", "duckdb"},
+            owners=["team:marketing-science"],
+            deps=MMM_INPUTS,
+            description="MMM per run x channel: ROAS of the previous published run and of this one, "
+            "the change with its 94% HDI (the two posteriors' draws as independent) and whether it is "
+            "distinguishable from noise. Materialized from the second published run on.",
+            skippable=True,
+        ),
     ],
     group_name="mix_model",
     pool=WAREHOUSE_POOL,
@@ -185,14 +209,23 @@ def mmm_fit(
         currency = reporting_currency(conn)
         lift_tests = (
             lift_tests_from_experiments(
-                conn, list(cfg.channels), cfg.data.target_column, context.log
+                conn,
+                list(cfg.channels),
+                cfg.data.target_column,
+                context.log,
+                geo_model=cfg.model.hierarchy == "geo",
             )
             if config.calibrate
             else None
         )
+        diagnostics = (
+            read_table(conn, "measurement.mmm_diagnostics")
+            if table_exists(conn, "measurement.mmm_diagnostics")
+            else None
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     base_id = f"{stamp}-{context.run_id[:8]}"
-    base = _fit_and_publish(context, warehouse, weekly, cfg, base_id, None)
+    base = _fit_and_publish(context, warehouse, weekly, cfg, base_id, None, diagnostics)
     if not base.gate.passed:
         raise dg.Failure(
             description=f"MMM run {base_id} refused by the diagnostics gate; the previous published run stays. "
@@ -204,7 +237,7 @@ def mmm_fit(
     runs = [base]
     if lift_tests is not None and len(lift_tests):
         calibrated = _fit_and_publish(
-            context, warehouse, weekly, cfg, f"{base_id}-calibrated", lift_tests
+            context, warehouse, weekly, cfg, f"{base_id}-calibrated", lift_tests, diagnostics
         )
         runs.append(calibrated)
         if not calibrated.gate.passed:
@@ -231,6 +264,21 @@ def mmm_fit(
         yield dg.MaterializeResult(
             asset_key=table_key(GEO_SUMMARY_TABLE),
             metadata={"run_id": latest.run_id, "rows": len(latest.tables[GEO_SUMMARY_TABLE])},
+        )
+    if ROAS_CHANGE_TABLE in latest.tables:
+        change = latest.tables[ROAS_CHANGE_TABLE]
+        yield dg.MaterializeResult(
+            asset_key=table_key(ROAS_CHANGE_TABLE),
+            metadata={
+                "run_id": latest.run_id,
+                "previous_run_id": str(latest.previous_run_id),
+                "start": latest.start,
+                "roas_change": dg.MetadataValue.md(
+                    change[["channel", "roas_previous", "roas", "roas_change", "verdict"]]
+                    .round(3)
+                    .to_markdown(index=False)
+                ),
+            },
         )
 
 

@@ -19,7 +19,7 @@ from dagster_project.assets import WAREHOUSE_POOL, table_key
 from dagster_project.resources import WarehouseResource
 from triangulate import quality
 from triangulate.contracts import DATA_QUALITY_COLUMNS, DATA_QUALITY_TABLE
-from triangulate.warehouse import append_rows, read_table, table_exists
+from triangulate.warehouse import append_rows, table_exists
 
 
 def record_gate(conn, result: quality.GateResult) -> None:
@@ -115,10 +115,10 @@ def _gate_check(table: str) -> dg.AssetChecksDefinition:
                         "note": "no new landing files since the last passing gate (or none at all)"
                     },
                 )
-            frame = read_table(conn, table, columns=quality.suite_columns(table), files=files)
             # the currencies dbt converts: the FX reference's plus its quote currency
             params = {quality.KNOWN_CURRENCIES: quality.known_currencies(conn)}
-            result = quality.validate_table(table, frame, parameters=params)
+            # pandas on DuckDB, a Spark DataFrame on Spark (the engine's datasource)
+            result = quality.validate_warehouse_table(conn, table, files=files, parameters=params)
             dead = dead_lettered(conn, table, files)
             if dead is not None:  # a raw gate decides on a threshold, not on one record
                 result = quality.raw_gate_verdict(result, dead, quality.raw_reject_threshold())
@@ -129,6 +129,7 @@ def _gate_check(table: str) -> dg.AssetChecksDefinition:
             if files is None
             else f"rows of {len(files)} file(s) loaded since the last passing gate",
             "expectations": result.n_expectations,
+            "validated_as": f"{result.datasource} DataFrame",
             "failed": len(result.failed),
             "summary": dg.MetadataValue.md(result.summary_markdown()),
         }

@@ -43,3 +43,17 @@
     {%- endfor -%}
     {{ return(names) }}
 {%- endmacro %}
+
+{#-
+    The mean of a week's daily control values, the same double on every engine: the exact
+    decimal sum (numeric(28, 10) values; sum is decimal(38, 10) on DuckDB and Spark) over
+    the count, rounded to 10 decimals. The engines divide differently (DuckDB in double,
+    Spark in decimal(38, 10) rounded half up, PostgreSQL in numeric); the quotient is a
+    multiple of 1e-10 / count, so a full week's (count 7) is never a tie at 10 decimals and
+    lies far enough from one (>= 1.4e-11) that DuckDB's double rounds to the same 10
+    decimals for values below about 1e4. The rounded value is then cast to double by the
+    caller.
+-#}
+{% macro control_week_mean(expr) -%}
+    round(sum(cast({{ expr }} as numeric(28, 10))) / count({{ expr }}), 10)
+{%- endmacro %}

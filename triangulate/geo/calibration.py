@@ -11,7 +11,10 @@
   scaled from the treatment geos to the whole market (see :func:`lift_test_rows`).
 * :func:`calibrating_results`: which results may calibrate an MMM (its channels, its
   target metric, analysed by synthetic control).
-* :func:`experiment_spend`: a test's spend change and the market it is a slice of.
+* :func:`experiment_spend`: a test's spend change, the market it is a slice of, and each
+  treatment geo's share of it.
+* :func:`mmm_lift_test_rows`: the one rule for which rows an experiment gives which MMM
+  (national: scaled to the market; geo: one row per treatment geo on its own curve).
 * :func:`mta_calibration_factor` = causal incremental revenue / MTA-credited revenue in
   the same geos and window: how many real incremental dollars each MTA-credited dollar
   stands for. Above 1, click-based MTA under-credits the channel.
@@ -20,12 +23,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+
+BASELINE_DAYS = 56
+"""Days before a test whose run rate is the counterfactual (:func:`window_change`)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ def window_change(
     end: date,
     *,
     channel: str | None = None,
-    baseline_days: int = 56,
+    baseline_days: int = BASELINE_DAYS,
     reference_geos: Sequence[str] | None = None,
 ) -> WindowChange:
     """Change of ``value_column`` in ``geos`` over ``start .. end`` against its counterfactual.
@@ -308,11 +314,21 @@ class ExperimentSpend:
 
     treated: WindowChange
     market_total: float
+    treated_by_geo: Mapping[str, float] = field(default_factory=dict)
+    """Each treatment geo's counterfactual spend over the window (USD): its own baseline
+    run rate times the reference geos' ratio, the rule of :func:`window_change`; the
+    geos' values add up to ``treated.expected_total``."""
 
     @property
     def treated_per_day(self) -> float:
         """The treatment geos' counterfactual spend per day in the window (USD/day)."""
         return self.treated.expected_total / self.treated.window_days
+
+    @property
+    def treated_per_geo_per_day(self) -> dict[str, float]:
+        """Each treatment geo's counterfactual spend per day in the window (USD/day)."""
+        days = self.treated.window_days
+        return {geo: total / days for geo, total in self.treated_by_geo.items()}
 
     @property
     def market_per_day(self) -> float:
@@ -339,11 +355,57 @@ def experiment_spend(
         spend, "spend", list(treatment_geos), start, end, channel=channel,
         reference_geos=reference,
     )  # fmt: skip
+    channel_spend = spend[spend["channel"].astype(str) == channel]
     _, rest_total = _baseline_and_window_totals(
-        spend[spend["channel"].astype(str) == channel], "spend", others, start, end,
+        channel_spend, "spend", others, start, end,
         change.window_days, channel=channel, what="untreated geos", require_baseline=False,
     )  # fmt: skip
-    return ExperimentSpend(treated=change, market_total=change.expected_total + rest_total)
+    by_geo = {}
+    for geo in treatment_geos:  # the same counterfactual, geo by geo (the ratio is shared)
+        base, _ = _baseline_and_window_totals(
+            channel_spend, "spend", [geo], start, end, BASELINE_DAYS, channel=channel,
+            what=f"test geo {geo}", require_baseline=False,
+        )  # fmt: skip
+        by_geo[str(geo)] = base / BASELINE_DAYS * change.window_days * change.reference_ratio
+    return ExperimentSpend(
+        treated=change, market_total=change.expected_total + rest_total, treated_by_geo=by_geo
+    )
+
+
+def mmm_lift_test_rows(
+    result: Mapping | pd.Series, spend: ExperimentSpend, *, geo_model: bool
+) -> pd.DataFrame:
+    """The lift-test rows one experiment gives an MMM: the one place that decides.
+
+    - national model (``geo_model`` False): the test scaled from its treatment geos to the
+      whole market, ``x`` = the market's spend (:func:`lift_test_rows` with
+      ``market_spend_per_day``);
+    - geo model: one row per treatment geo with a ``geo`` column, on that geo's own curve:
+      ``x_g`` = the geo's counterfactual spend per MMM period
+      (:attr:`ExperimentSpend.treated_per_geo_per_day`), and the test's spend change,
+      lift and standard error split by the geo's share ``s_g = x_g / sum x`` of the
+      treated spend (``delta_x`` and ``delta_y`` times ``s_g``, ``sigma`` times
+      ``sqrt(s_g)``): the design changes every treatment geo's spend in the same
+      proportion (a pause: ``x_g + delta_x_g = 0`` in every geo), and the lift goes where
+      the spend was, i.e. treatment geos return alike per dollar at the operating point
+      (exact when they spend alike per head and respond alike per head, the simulator's
+      and :func:`lift_test_rows`' market assumption). Geos without spend on the channel
+      in the baseline get no row (nothing of the test happened there). The rows together
+      carry one experiment's information: their ``delta_y`` add up to the lift, their
+      variances to its variance.
+    """
+    if not geo_model:
+        return lift_test_rows(
+            result, spend.treated_per_day, market_spend_per_day=spend.market_per_day
+        )
+    per_geo = {g: x for g, x in spend.treated_per_geo_per_day.items() if x > 0}
+    if not per_geo:
+        row = dict(result)
+        raise ValueError(
+            f"experiment {row.get('experiment_id')}: no treatment geo spent on "
+            f"{row.get('channel')} before the test; no geo lift-test rows"
+        )
+    return lift_test_rows(result, per_geo)
 
 
 def mta_calibration_factor(causal_incremental: float, mta_credited: float) -> float:

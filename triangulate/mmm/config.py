@@ -61,6 +61,10 @@ class PriorConfig:
     """Geo model only: prior scale (HalfNormal) of the geos' deviation from the national
     saturation beta on the log scale (partial pooling, non-centered); 0 pools fully: every
     geo shares the national beta of the channel on its population-scaled data."""
+    geo_intercept_sd: float = 0.0
+    """Geo model only: prior scale (HalfNormal) of the geos' spread around a common
+    intercept (partial pooling, non-centered); 0 keeps one independent intercept per geo,
+    ``Normal(1, 1)`` each."""
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,6 +85,15 @@ class SamplerConfig:
     """Highest target_accept when the divergences exceed the gate: the fit is sampled
     again with a smaller step size, target_accept raised to ``1 - (1 - t) / 5`` (0.95 ->
     0.99) up to this (None: never sample again for divergences)."""
+    warm_start: bool = True
+    """Weekly refresh (issue 25): start a refit from the last published run's posterior
+    when the model is the same and the data only gained weeks (``triangulate.mmm.refresh``)."""
+    warm_tune: int = 250
+    """Tuning steps per chain of a warm-started fit (at most ``tune``): its chains start at
+    draws of the previous posterior, so step size and mass matrix are all there is to learn."""
+    warm_draws: int | None = None
+    """Draws per chain of a warm-started fit (None: ``draws``); a fit that misses the gate's
+    R-hat or ESS is sampled again with twice the draws, up to ``max_draws``, as any fit."""
 
 
 @dataclass(frozen=True)
@@ -284,10 +297,17 @@ def _check_values(config: MMMConfig, source: str) -> None:
     )
     need(config.priors.media_beta_sigma_total > 0, "priors.media_beta_sigma_total", "must be > 0")
     need(config.priors.geo_beta_sd >= 0, "priors.geo_beta_sd", "must be >= 0")
+    need(config.priors.geo_intercept_sd >= 0, "priors.geo_intercept_sd", "must be >= 0")
     need(
         s.chains >= 1 and s.draws >= 1 and s.tune >= 0,
         "sampler",
         "chains and draws must be >= 1, tune >= 0",
+    )
+    need(s.warm_tune >= 0, "sampler.warm_tune", f"must be >= 0, got {s.warm_tune}")
+    need(
+        s.warm_draws is None or s.warm_draws >= 1,
+        "sampler.warm_draws",
+        f"must be >= 1 (or unset), got {s.warm_draws}",
     )
     need(
         s.max_draws is None or s.max_draws >= s.draws,

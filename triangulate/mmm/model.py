@@ -223,6 +223,9 @@ class WeeklyData:
     control_scales: dict[str, float]
     geo: bool
     control_centers: dict[str, float] = field(default_factory=dict)
+    population_share: dict[str, float] | None = None
+    """Geo model: each geo's share of the population (e.g. ``staging.stg_reference__geos``),
+    the geo's size in ``geo_scaling``; None: its share of the target stands in."""
 
     @property
     def weeks(self) -> pd.DatetimeIndex:
@@ -251,6 +254,7 @@ class WeeklyData:
             control_scales=self.control_scales,
             geo=self.geo,
             control_centers=self.control_centers,
+            population_share=self.population_share,
         )
 
 
@@ -372,7 +376,9 @@ def geo_scaling(data: WeeklyData) -> Scaling:
 
     - target of geo g: its mean weekly target ``mean_t(y_g)``;
     - spend of channel c in geo g: ``size_g x max_t(sum_g x_c)``, where ``size_g`` is the
-      geo's share of the total target (a population proxy the mart always has).
+      geo's share of the total target (a population proxy the mart always has), or, with
+      ``data.population_share``, its share of the population; the target of geo g is then
+      divided by ``size_g x sum_g mean_t(y_g)`` instead (revenue per head).
 
     Why not pymc-marketing's default (each geo's own max): a small geo's max is one noisy
     week, and dividing each geo's spend by its own max erases the differences in spend
@@ -388,6 +394,17 @@ def geo_scaling(data: WeeklyData) -> Scaling:
         bad = geos[int(np.flatnonzero(mean_target <= 0)[0])]
         raise ConfigError(f"geo {bad!r}: mean target <= 0; the geo model needs a positive target")
     size = mean_target / mean_target.sum()
+    if data.population_share is not None:
+        # population scaling: geo g's target / (size_g x the national mean weekly target),
+        # i.e. revenue per head against the national average, so that a geo's level (not
+        # only its swings) is evidence for its media terms when intercepts are pooled
+        if missing := sorted(set(geos) - set(data.population_share)):
+            raise ConfigError(f"population_share: no population for geo(s) {missing[:5]}")
+        size = np.array([float(data.population_share[g]) for g in geos])
+        if (size <= 0).any():
+            raise ConfigError("population_share: every geo needs a positive population share")
+        size = size / size.sum()
+        mean_target = size * mean_target.sum()
     peak = frame.groupby(DATE)[list(data.channels)].sum().max().to_numpy()
     target = xr.DataArray(mean_target, dims=(GEO,), coords={GEO: geos})
     channel = xr.DataArray(
@@ -426,8 +443,12 @@ def model_priors(config: MMMConfig, data: WeeklyData) -> dict[str, Any]:
       ``tau ~ HalfNormal(geo_beta_sd)``, ``z ~ Normal(0, 1)``.
     - adstock and saturation shape: the library defaults, one per channel (shared by all
       geos in the geo model).
-    - intercept ``Normal(r, r)`` (per geo); noise ``sigma ~ HalfNormal(r / 2)`` (per geo:
-      a small geo's weekly revenue is relatively noisier); controls ``Normal(0, r)``;
+    - intercept ``Normal(r, r)`` (per geo, independent; or, with
+      ``priors.geo_intercept_sd`` > 0, pooled: ``intercept[g] = m + tau * z[g]``,
+      ``m ~ Normal(r, r)``, ``tau ~ HalfNormal(geo_intercept_sd)``, ``z ~ Normal(0, 1)``,
+      so that level differences between geos are evidence for the media terms); noise
+      ``sigma ~ HalfNormal(r / 2)`` (per geo: a small geo's weekly revenue is relatively
+      noisier); controls ``Normal(0, r)``;
       seasonality ``Laplace(0, r / 2)`` (``r`` = mean scaled target, 1 in the geo model).
     Any ``priors.overrides`` entry replaces the prior of the same name.
     """
@@ -449,10 +470,20 @@ def model_priors(config: MMMConfig, data: WeeklyData) -> dict[str, Any]:
         )
     else:
         beta = Prior("HalfNormal", sigma=sigma_array, dims="channel")
+    if data.geo and config.priors.geo_intercept_sd > 0:
+        intercept = Prior(
+            "Normal",
+            mu=Prior("Normal", mu=r, sigma=r),
+            sigma=Prior("HalfNormal", sigma=config.priors.geo_intercept_sd),
+            dims=geo_dims,
+            centered=False,
+        )
+    else:
+        intercept = Prior("Normal", mu=r, sigma=r, dims=geo_dims)
     priors: dict[str, Any] = {
         **(_shared_shape_priors(config) if data.geo else {}),
         "saturation_beta": beta,
-        "intercept": Prior("Normal", mu=r, sigma=r, dims=geo_dims),
+        "intercept": intercept,
         "likelihood": Prior("Normal", sigma=noise_sigma, dims=(DATE, *geo_dims)),
         "gamma_control": Prior("Normal", mu=0, sigma=r, dims="control"),
         "gamma_fourier": Prior("Laplace", mu=0, b=r / 2, dims="fourier_mode"),
@@ -622,11 +653,19 @@ def _fit_mmm(
         timings["prior_predictive_s"] = time.perf_counter() - t0
         log.info("prior predictive check done in %.1f s", timings["prior_predictive_s"])
     s = config.sampler
+    # a weekly refresh (issue 25) starts from the last published posterior with a shorter
+    # tuning: ``refresh.warm_started`` sets it for the fits inside its block, retries and
+    # the holdout refit included; {} otherwise (imported here: refresh imports this module)
+    from triangulate.mmm.refresh import warm_sample_kwargs
+
+    warm = warm_sample_kwargs(config)
+    tune = warm.get("tune", s.tune)
     log.info(
-        "sampling %d chains x %d draws (%d tune) with %s, seed %d, target_accept %.3g",
+        "sampling %d chains x %d draws (%d tune%s) with %s, seed %d, target_accept %.3g",
         s.chains,
         s.draws,
-        s.tune,
+        tune,
+        ", warm start" if warm else "",
         s.nuts_sampler,
         s.seed,
         s.target_accept,
@@ -635,8 +674,10 @@ def _fit_mmm(
     with warnings.catch_warnings(), sampling_progress(progress, s.nuts_sampler):
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
-        mmm.fit(data.X(), data.y())
+        mmm.fit(data.X(), data.y(), **warm)
     timings["sample_s"] = time.perf_counter() - t0
+    if warm:
+        timings["warm_tune"] = float(tune)
     timings["fit_total_s"] = time.perf_counter() - start
     log.info("sampling done in %.1f s (total %.1f s)", timings["sample_s"], timings["fit_total_s"])
     return FittedMMM(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from triangulate.mmm import outputs
+from triangulate.mmm import outputs, refresh
 from triangulate.mmm.config import MMMConfig
 from triangulate.mmm.diagnostics import (
     GateFailed,
@@ -39,6 +39,10 @@ class MMMRun:
     fitted_at: pd.Timestamp
     model_dir: Path | None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    previous_run_id: str | None = None
+    """The published run this one refreshes (issue 25), None for a first run."""
+    start: str = ""
+    """How the fit started: ``warm start from run ...`` or ``cold start...: why``."""
 
     @property
     def diagnostics(self) -> pd.DataFrame:
@@ -56,6 +60,7 @@ def run_mmm(
     budget: bool = True,
     source: str = "weekly data",
     progress: Progress | None = None,
+    previous_run_id: str | None = None,
 ) -> MMMRun:
     """Fit the MMM on a wide weekly table and build every output table if the gate passes.
 
@@ -75,22 +80,56 @@ def run_mmm(
     holdout refit included) samples, at most every few seconds and once at its end
     (``model.Progress``; ``progress_printer`` makes one that prints ``progress_line``).
 
+    ``previous_run_id``: the published run this one refreshes (the weekly refit, issue 25;
+    its model saved under ``<artifacts_dir>/mmm/<previous_run_id>/``). When the model and
+    the data's earlier weeks are the same, the fits start warm from its posterior, with
+    ``sampler.warm_tune`` tuning steps and ``sampler.warm_draws`` draws
+    (``refresh.plan_warm_start``; ``run.start`` says how it started and why), and a run
+    that passes the gate also gets ``measurement.mmm_roas_change``, the week-over-week
+    ROAS change against it (whether warm or cold). Each run saves its ROAS draws
+    (``refresh.ROAS_DRAWS_FILE``) for the next one.
+
     Returns an ``MMMRun``; ``tables`` maps ``measurement.<table>`` to its frame and is
     filled only when the gate passed. Never raises ``GateFailed`` itself.
     """
     data = prepare_weekly(weekly, config, source)
-    fitted = fit_until_converged(config, data, lift_tests, progress)
-    fitted_at = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    holdout = mape_holdout(config, data, lift_tests, progress)
+    previous_dir = (
+        Path(artifacts_dir) / "mmm" / previous_run_id
+        if artifacts_dir is not None and previous_run_id is not None
+        else None
+    )
+    warm, start = refresh.plan_warm_start(config, data, previous_dir, previous_run_id)
+    fit_config = refresh.warm_config(config, warm)
+    with refresh.warm_started(warm):
+        fitted = fit_until_converged(fit_config, data, lift_tests, progress)
+        fitted_at = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        holdout = mape_holdout(fit_config, data, lift_tests, progress)
     gate = run_gate(fitted, holdout)
     model_dir = None
     if artifacts_dir is not None:
         model_dir = save_fitted(fitted, Path(artifacts_dir) / "mmm" / run_id)
         log.info("saved model to %s", model_dir)
-    run = MMMRun(run_id=run_id, fitted=fitted, gate=gate, fitted_at=fitted_at, model_dir=model_dir)
+    run = MMMRun(
+        run_id=run_id,
+        fitted=fitted,
+        gate=gate,
+        fitted_at=fitted_at,
+        model_dir=model_dir,
+        previous_run_id=previous_run_id,
+        start=start,
+    )
     if gate.passed:
         run.tables = output_tables(fitted, run_id, budget=budget)
         run.tables["measurement.mmm_diagnostics"] = run.diagnostics
+        draws = refresh.roas_draws(fitted)
+        if model_dir is not None:
+            refresh.save_roas_draws(draws, model_dir)
+        previous_draws = refresh.load_roas_draws(previous_dir) if previous_dir is not None else None
+        if previous_draws is not None:
+            change = refresh.roas_change(run_id, str(previous_run_id), draws, previous_draws)
+            run.tables[refresh.ROAS_CHANGE_TABLE] = change
+        elif previous_run_id is not None:
+            log.info("no ROAS change table: run %s has no saved model", previous_run_id)
     return run
 
 

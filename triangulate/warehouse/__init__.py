@@ -349,6 +349,7 @@ RUN_TABLES = (
     "measurement.mmm_weekly_contributions",
     "measurement.mmm_response_curves",
     "measurement.mmm_diagnostics",
+    "measurement.mmm_roas_change",
     "measurement.budget_plan",
     "measurement.budget_plan_summary",
 )

@@ -254,6 +254,20 @@ class Session(ABC):
     def drop_temp_table(self, name: str) -> None:
         self.execute(f"drop table if exists {name}")
 
+    # --- data-quality gates --------------------------------------------------------------
+    validation_datasource: str = "pandas"
+    """The Great Expectations datasource kind the gates (:mod:`triangulate.quality`) use on
+    this engine: ``"pandas"`` (the table is read into a pandas DataFrame) or ``"spark"``
+    (a Spark DataFrame, validated where it lives, never collected to the driver)."""
+
+    def frame_for_validation(
+        self, sql: str, params: Sequence[Any] | None = None
+    ) -> ValidationFrame:
+        """A query's rows as the engine-native frame the gates validate
+        (:attr:`validation_datasource`), money as floats; :meth:`ValidationFrame.release`
+        it when done. Here: a pandas DataFrame."""
+        return ValidationFrame(decimals_as_floats(self.query(sql, params)))
+
 
 def decimals_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with any column of ``decimal.Decimal`` objects as float64 (DuckDB's
@@ -265,3 +279,36 @@ def decimals_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
         if present.any() and isinstance(column.iloc[int(present.argmax())], Decimal):
             frame[name] = pd.to_numeric(column).astype(float)
     return frame
+
+
+class ValidationFrame:
+    """A frame the data-quality gates validate (:meth:`Session.frame_for_validation`): the
+    engine-native frame (:attr:`frame`, handed to Great Expectations as batch parameter
+    ``dataframe``) and the few questions the gates ask of it. Here: pandas."""
+
+    kind = "pandas"
+    """The Great Expectations datasource kind for :attr:`frame`."""
+
+    def __init__(self, frame: Any) -> None:
+        self.frame = frame
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(c) for c in self.frame.columns]
+
+    @property
+    def session_token(self) -> Any:
+        """What identifies the engine session the frame belongs to (``None``: none)."""
+        return None
+
+    def count(self) -> int:
+        return len(self.frame)
+
+    def rows(self, key: str, ids: Sequence[Any], columns: Sequence[str]) -> list[dict[str, Any]]:
+        """The rows whose ``key`` is one of ``ids`` (in that order), those ``columns`` of
+        them, values as pandas gives them (timestamps as ``pandas.Timestamp``)."""
+        chosen = self.frame[self.frame[key].isin(list(ids))].set_index(key)
+        return [{c: chosen.at[i, c] for c in columns} for i in ids if i in chosen.index]
+
+    def release(self) -> None:
+        """Let go of what the frame holds (a cached Spark DataFrame); nothing here."""

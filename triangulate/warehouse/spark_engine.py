@@ -48,6 +48,7 @@ import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,12 @@ from pyspark.sql import functions as F
 from triangulate.contracts import MONEY_TYPE
 from triangulate.paths import triangulate_home
 from triangulate.warehouse.duckdb_engine import check_money_finite
-from triangulate.warehouse.session import FrameCursor, Session, decimals_as_floats
+from triangulate.warehouse.session import (
+    FrameCursor,
+    Session,
+    ValidationFrame,
+    decimals_as_floats,
+)
 from triangulate.warehouse.spark_settings import spark_conf, spark_master
 
 STAGED_MARK = "__staged_"
@@ -474,3 +480,61 @@ class SparkWarehouseSession(Session):
         from triangulate.warehouse import spark_raw
 
         return spark_raw.stage(self, source, path, rel)
+
+    # --- data-quality gates ------------------------------------------------------------
+    validation_datasource = "spark"
+
+    def frame_for_validation(
+        self, sql: str, params: Sequence[Any] | None = None
+    ) -> SparkValidationFrame:
+        """A query's rows as a Spark DataFrame (DECIMAL columns as DOUBLE, as
+        :func:`triangulate.warehouse.read_table` gives them), persisted on the executors
+        and counted once: Great Expectations makes many passes over it, and the row
+        numbers a query draws (``monotonically_increasing_id``) stay those of this one
+        evaluation. Nothing is collected to the driver."""
+        sdf = self._sql(sql, params)
+        sdf = sdf.select(
+            *(F.col(f"`{f.name}`").cast("double").alias(f.name)
+              if f.dataType.typeName() == "decimal" else F.col(f"`{f.name}`")
+              for f in sdf.schema.fields)
+        )  # fmt: skip
+        return SparkValidationFrame(sdf.persist())
+
+
+class SparkValidationFrame(ValidationFrame):
+    """A persisted Spark DataFrame the gates validate with GX's Spark datasource."""
+
+    kind = "spark"
+
+    def __init__(self, frame: DataFrame) -> None:
+        super().__init__(frame)
+        self._count: int | None = None
+
+    @property
+    def session_token(self) -> Any:
+        return self.frame.sparkSession
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = int(self.frame.count())
+        return self._count
+
+    def rows(self, key: str, ids: Sequence[Any], columns: Sequence[str]) -> list[dict[str, Any]]:
+        """Those rows only are collected; TIMESTAMP values as ``pandas.Timestamp`` (what
+        ``read_table`` gives), DATE values as ``datetime.date``."""
+        wanted = list(ids)
+        found = {
+            row[0]: row[1:]
+            for row in self.frame.where(F.col(f"`{key}`").isin(wanted))
+            .select(F.col(f"`{key}`"), *(F.col(f"`{c}`") for c in columns))
+            .collect()
+        }
+        return [
+            {c: pd.Timestamp(v) if isinstance(v, datetime) else v
+             for c, v in zip(columns, found[i], strict=True)}
+            for i in wanted if i in found
+        ]  # fmt: skip
+
+    def release(self) -> None:
+        with suppress(PySparkException):
+            self.frame.unpersist()

@@ -88,18 +88,20 @@ def stage(
         raise LandingReadError(text.strip().splitlines()[0]) from exc
 
 
-def _publish(session: SparkWarehouseSession, sdf: DataFrame) -> None:
-    """``sdf`` computed now (read errors surface here) and kept as ``_incoming``."""
+def _publish(session: SparkWarehouseSession, sdf: DataFrame, computed: bool = False) -> None:
+    """``sdf`` computed now (read errors surface here) and kept as ``_incoming``; a frame
+    already ``computed`` (a projection of a local checkpoint) is published as it is."""
     session.drop_temp_table(INCOMING)
-    sdf.localCheckpoint(eager=True).createOrReplaceTempView(INCOMING)
+    (sdf if computed else sdf.localCheckpoint(eager=True)).createOrReplaceTempView(INCOMING)
 
 
-def _keys(source: ingest.RawSource, rows: DataFrame) -> DataFrame:
-    """``<key columns>, payload, _line`` over rows with a JSON ``payload``."""
+def _keys(source: ingest.RawSource, rows: DataFrame, *extra: str | F.Column) -> DataFrame:
+    """``<key columns>, payload, _line`` (then ``extra``) over rows with a JSON ``payload``."""
     return rows.select(
         *(F.get_json_object("payload", spark_json_path(p)).alias(c) for c, p in source.columns.items()),
         "payload",
         F.col("_line").cast("bigint").alias("_line"),
+        *extra,
     )  # fmt: skip
 
 
@@ -118,11 +120,15 @@ def _stage_json(session, source: ingest.RawSource, path: Path, rel: str) -> inge
     reader = session.spark.read
     if source.layout == "ndjson":
         try:
+            # one pass over the file (lines, their order, the object check and the key
+            # columns, kept in memory), then a look at that copy: every line an object?
             lines = reader.text(str(path)).where(F.trim("value") != "")
             lines = lines.select(F.col("value").alias("payload"))
-            lines = _ordered(lines, "_line").localCheckpoint(eager=True)
-            if lines.where(~_is_object("payload")).limit(1).count() == 0:
-                _publish(session, _keys(source, lines))
+            lines = _ordered(lines, "_line")
+            lines = _keys(source, lines, _is_object("payload").alias("_ok"))
+            lines = lines.localCheckpoint(eager=True)
+            if lines.where(~F.col("_ok")).limit(1).count() == 0:
+                _publish(session, lines.drop("_ok"), computed=True)
                 return ingest.Staged()
         except (PySparkException, Py4JJavaError) as exc:
             if is_storage_failure(exc):
@@ -156,12 +162,16 @@ def _stage_json(session, source: ingest.RawSource, path: Path, rel: str) -> inge
             ).alias("_pos", "payload"),
         )  # fmt: skip
         order = ["_bpos", "_pos"]
-    rows = rows.localCheckpoint(eager=True)
+    # one pass (elements, their ordinal, the key columns) kept in memory, then a look at
+    # that copy: did the document parse? ``_line`` counts the elements (not the NULL row
+    # ``posexplode_outer`` gives a document without the array)
+    element = F.when(F.col("payload").isNotNull(), 1).otherwise(0)
+    rows = rows.withColumn("_line", F.sum(element).over(Window.orderBy(*order).rowsBetween(
+        Window.unboundedPreceding, Window.currentRow)))  # fmt: skip
+    rows = _keys(source, rows, "_ok").localCheckpoint(eager=True)
     if rows.where(~F.col("_ok")).limit(1).count():
         raise LandingReadError(f"landing/{rel}: Spark's JSON parser refused the document")
-    rows = rows.where(F.col("payload").isNotNull())
-    rows = rows.withColumn("_line", F.row_number().over(Window.orderBy(*order)))
-    _publish(session, _keys(source, rows))
+    _publish(session, rows.where(F.col("payload").isNotNull()).drop("_ok"), computed=True)
     return ingest.Staged()
 
 

@@ -5,7 +5,10 @@
         refunded      = refunded_minor / minor_units_per_major * reporting_per_unit(currency, order day)
 
     Refunds use the order day's rate so that net revenue is what the order was worth on the
-    day it was placed. The geo comes from the postal code; unknown postal codes land in
+    day it was placed. The product is computed in decimals (exact_major_units(), fx_decimal(),
+    macros/money.sql) and rounded once to the money type, so every engine (DuckDB,
+    PostgreSQL, Spark) gives the same micro-unit: a product in floating point that lies on
+    a half-micro is rounded differently by different engines. The geo comes from the postal code; unknown postal codes land in
     var('unknown_geo').
 -#}
 
@@ -46,6 +49,8 @@ converted as (
         o.currency as currency_original,
         cast(o.amount_minor as {{ triangulate.double_type() }}) / {{ minor_units_per_major('o.currency') }} as amount_original,
         cast(o.refunded_minor as {{ triangulate.double_type() }}) / {{ minor_units_per_major('o.currency') }} as refunded_original,
+        o.amount_minor,
+        o.refunded_minor,
 
         -- amounts in the reporting currency
         fx.reporting_per_unit as fx_rate
@@ -59,9 +64,20 @@ converted as (
 final as (
 
     select
-        *,
-        amount_original * fx_rate as gross_revenue,
-        refunded_original * fx_rate as refunded
+        order_id,
+        order_source,
+        payment_count,
+        customer_email_hash,
+        geo,
+        postal_code,
+        ordered_at,
+        order_date,
+        currency_original,
+        amount_original,
+        refunded_original,
+        fx_rate,
+        {{ to_money(exact_major_units('amount_minor', 'currency_original') ~ ' * ' ~ fx_decimal('fx_rate')) }} as gross_revenue,
+        {{ to_money(exact_major_units('refunded_minor', 'currency_original') ~ ' * ' ~ fx_decimal('fx_rate')) }} as refunded
     from converted
 
 )

@@ -11,7 +11,8 @@
       value (national values apply to every geo), else, when nothing was landed for that
       day, the last value landed before it (a price or an index holds until it changes; a
       flag must be landed as 0 to end), and before the first value landed, that first value.
-      Averaged as decimals so every rebuild gives the same bits.
+      Averaged as decimals and rounded to 10 decimals (control_week_mean(),
+      macros/controls.sql) so every rebuild, and every engine, gives the same bits.
 
     The control columns follow the data, so dbt cannot enforce a contract here: the
     documented columns are checked by their not_null tests, the control columns by the GX
@@ -177,7 +178,7 @@ controls_pivoted as (
         {{ week_start('date_day') }} as week_start,
         geo,
         {% for control in controls -%}
-        avg(case when control_name = '{{ control }}' then cast(control_value as numeric(28, 10)) end) as control_{{ control }}{{ ',' if not loop.last }}
+        {{ control_week_mean("case when control_name = '" ~ control ~ "' then control_value end") }} as control_{{ control }}{{ ',' if not loop.last }}
         {% endfor %}
     from filled_controls
     where date_day >= (select first_week from bounds)
