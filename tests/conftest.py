@@ -4,6 +4,7 @@ of the pipeline is checked against), and a temporary TRIANGULATE_HOME per test."
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,25 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("small_world")
     simulate_world(out, scale="small", seed=SMALL_SEED)
     return out
+
+
+@pytest.fixture(scope="module")
+def spark_home(tmp_path_factory: pytest.TempPathFactory):
+    """A data directory on the local Spark warehouse (``TRIANGULATE_WAREHOUSE=spark``) for
+    one test module: starting Spark costs seconds, so a module shares one session, stopped
+    (its JVM gone, Derby released) when the module ends. Two shuffle partitions: still
+    shuffled, fewer tasks on a small machine."""
+    from triangulate.warehouse import spark_engine
+
+    home = tmp_path_factory.mktemp("spark_home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TRIANGULATE_HOME", str(home))
+    patch.setenv("TRIANGULATE_WAREHOUSE", "spark")
+    patch.setenv("PYSPARK_PYTHON", sys.executable)
+    patch.setenv("TRIANGULATE_SPARK_PARTITIONS", "2")
+    yield home
+    spark_engine.stop()
+    patch.undo()
 
 
 @pytest.fixture

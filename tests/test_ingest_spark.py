@@ -12,7 +12,6 @@ import gzip
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -24,22 +23,6 @@ from triangulate import ingest
 from triangulate.warehouse import as_session, connect
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def spark_home(tmp_path_factory):
-    """One local Spark for the module (starting one costs seconds), on its own home."""
-    pytest.importorskip("pyspark")
-    from triangulate.warehouse import spark_engine
-
-    home = tmp_path_factory.mktemp("spark_home")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TRIANGULATE_HOME", str(home))
-    patch.setenv("TRIANGULATE_WAREHOUSE", "spark")
-    patch.setenv("PYSPARK_PYTHON", sys.executable)
-    yield home
-    spark_engine.stop()
-    patch.undo()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ warehouse; each step then runs on both and the raw tables are compared after it.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import duckdb
@@ -26,22 +25,6 @@ pytestmark = pytest.mark.slow
 
 BINARY = "events/binary.ndjson"
 EVENTS = "events/events-1.ndjson"
-
-
-@pytest.fixture(scope="module")
-def spark_home(tmp_path_factory):
-    """One local Spark for the module, on its own home (whose landing zone both engines load)."""
-    pytest.importorskip("pyspark")
-    from triangulate.warehouse import spark_engine
-
-    home = tmp_path_factory.mktemp("maintenance_home")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TRIANGULATE_HOME", str(home))
-    patch.setenv("TRIANGULATE_WAREHOUSE", "spark")
-    patch.setenv("PYSPARK_PYTHON", sys.executable)
-    yield home
-    spark_engine.stop()
-    patch.undo()
 
 
 @pytest.fixture(scope="module")

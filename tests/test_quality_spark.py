@@ -7,7 +7,6 @@ and into DuckDB; each gate runs on both and the results are compared whole."""
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 
 import duckdb
@@ -36,23 +35,6 @@ MONEY = {
     "marts.fct_orders": ["gross_revenue", "refunded", "net_revenue"],
     "marts.fct_conversion_journeys": ["net_revenue"],
 }
-
-
-@pytest.fixture(scope="module")
-def spark_home(tmp_path_factory):
-    """One local Spark for the module (starting one costs seconds), on its own home."""
-    pytest.importorskip("pyspark")
-    from triangulate.warehouse import spark_engine
-
-    home = tmp_path_factory.mktemp("spark_home")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TRIANGULATE_HOME", str(home))
-    patch.setenv("TRIANGULATE_WAREHOUSE", "spark")
-    patch.setenv("PYSPARK_PYTHON", sys.executable)
-    patch.setenv("TRIANGULATE_SPARK_PARTITIONS", "2")  # still shuffled, fewer tasks
-    yield home
-    spark_engine.stop()
-    patch.undo()
 
 
 @pytest.fixture(scope="module")

@@ -469,6 +469,19 @@ DERIVED_KINDS: dict[str, Callable[[pd.DataFrame, dict, dict], pd.Series]] = {
 _SOURCE_KEYS = ("date", "value", "column", "plus", "minus", "by")
 
 
+def _derived_spec(spec: Mapping[str, Any]) -> tuple[str, str]:
+    """A suite's derived-column entry checked: its ``name`` and ``kind``, or a ValueError
+    naming the column (the prefix and the known kinds are the rule, on every engine)."""
+    name, kind = spec["name"], spec["kind"]
+    if not name.startswith(DERIVED_PREFIX):
+        raise ValueError(f"derived column {name!r} must start with {DERIVED_PREFIX!r}")
+    if kind not in DERIVED_KINDS:
+        raise ValueError(
+            f"derived column {name!r}: unknown kind {kind!r}; known: {', '.join(DERIVED_KINDS)}"
+        )
+    return name, kind
+
+
 def derived_sources(spec: dict) -> list[str]:
     """The contract columns a helper column is computed from (shown in example rows)."""
     sources: list[str] = []
@@ -492,13 +505,7 @@ def add_derived_columns(
     out = frame.reset_index(drop=True)
     ctx = {"today": today, "parameters": parameters}
     for spec in specs:
-        name, kind = spec["name"], spec["kind"]
-        if not name.startswith(DERIVED_PREFIX):
-            raise ValueError(f"derived column {name!r} must start with {DERIVED_PREFIX!r}")
-        if kind not in DERIVED_KINDS:
-            raise ValueError(
-                f"derived column {name!r}: unknown kind {kind!r}; known: {', '.join(DERIVED_KINDS)}"
-            )
+        name, kind = _derived_spec(spec)
         if any(c not in out.columns for c in derived_sources(spec)):
             continue
         out[name] = DERIVED_KINDS[kind](out, spec, ctx)
@@ -627,13 +634,7 @@ def spark_derived_sql(
     ctx = {"today": today, "parameters": parameters}
     shuffled = False
     for spec in suite.get("meta", {}).get("derived_columns", []):
-        name, kind = spec["name"], spec["kind"]
-        if not name.startswith(DERIVED_PREFIX):
-            raise ValueError(f"derived column {name!r} must start with {DERIVED_PREFIX!r}")
-        if kind not in DERIVED_KINDS:
-            raise ValueError(
-                f"derived column {name!r}: unknown kind {kind!r}; known: {', '.join(DERIVED_KINDS)}"
-            )
+        name, kind = _derived_spec(spec)
         if any(c not in cols for c in derived_sources(spec)):
             continue
         prev, step = f"_s{len(steps) - 1}", f"_s{len(steps)}"

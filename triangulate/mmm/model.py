@@ -136,10 +136,44 @@ class _ProgressRelay:
                 log.warning("the sampling progress hook failed; no more progress", exc_info=True)
 
 
+class NutpieHook:
+    """``nutpie.<name>`` replaced by ``replacement`` while at least one block of
+    :meth:`installed` runs (reference-counted, thread-safe), and put back when the last
+    one exits, whatever happens; :attr:`original` is what the replacement calls.
+
+    Why: pymc-marketing calls nutpie through ``pm.sample``, which passes its own arguments
+    (progress callback, initial points), so the project's additions (progress relay, warm
+    start) cannot be passed down; the replacement adds them and otherwise makes the same
+    call. The one owner of that mechanism (``sampling_progress``, ``refresh.warm_started``).
+    """
+
+    def __init__(self, name: str, replacement: Any) -> None:
+        self.name = name
+        self.replacement = replacement
+        self.original: Any = None
+        self._lock = threading.Lock()
+        self._depth = 0
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        import nutpie
+
+        with self._lock:
+            if self._depth == 0:
+                self.original = getattr(nutpie, self.name)
+                setattr(nutpie, self.name, self.replacement)
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    setattr(nutpie, self.name, self.original)
+                    self.original = None
+
+
 _progress_relay: ContextVar[_ProgressRelay | None] = ContextVar("_progress_relay", default=None)
-_patch_lock = threading.Lock()
-_patch_depth = 0
-_nutpie_sample: Any = None
 
 
 def _sample_with_progress(*args: Any, **kwargs: Any) -> Any:
@@ -147,7 +181,7 @@ def _sample_with_progress(*args: Any, **kwargs: Any) -> Any:
     the caller's ``progress_callback`` (pymc's progress bar) chained to the relay's."""
     relay = _progress_relay.get()
     if relay is None:
-        return _nutpie_sample(*args, **kwargs)
+        return _SAMPLE_HOOK.original(*args, **kwargs)
     theirs = kwargs.get("progress_callback")
 
     def both(chains) -> None:
@@ -156,9 +190,12 @@ def _sample_with_progress(*args: Any, **kwargs: Any) -> Any:
         relay.update(chains)
 
     relay.begin()
-    result = _nutpie_sample(*args, **{**kwargs, "progress_callback": both})
+    result = _SAMPLE_HOOK.original(*args, **{**kwargs, "progress_callback": both})
     relay.finish()
     return result
+
+
+_SAMPLE_HOOK = NutpieHook("sample", _sample_with_progress)
 
 
 @contextmanager
@@ -174,7 +211,6 @@ def sampling_progress(progress: Progress | None, nuts_sampler: str = "nutpie") -
     in two threads each report to their own. Other samplers (``pymc``, ``numpyro``,
     ``blackjax``) report nothing.
     """
-    global _patch_depth, _nutpie_sample
     if progress is None:
         yield
         return
@@ -182,23 +218,12 @@ def sampling_progress(progress: Progress | None, nuts_sampler: str = "nutpie") -
         log.info("sampling progress is reported for nutpie only, not %s", nuts_sampler)
         yield
         return
-    import nutpie
-
     relay = _ProgressRelay(progress)
     token = _progress_relay.set(relay)
-    with _patch_lock:
-        if _patch_depth == 0:
-            _nutpie_sample = nutpie.sample
-            nutpie.sample = _sample_with_progress
-        _patch_depth += 1
     try:
-        yield
+        with _SAMPLE_HOOK.installed():
+            yield
     finally:
-        with _patch_lock:
-            _patch_depth -= 1
-            if _patch_depth == 0:
-                nutpie.sample = _nutpie_sample
-                _nutpie_sample = None
         _progress_relay.reset(token)
     if relay.calls == 0:
         log.warning("nutpie.sample was not called through nutpie's module: no progress reported")

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -68,7 +67,15 @@ import pandas as pd
 
 from triangulate.contracts import TABLE_COLUMNS
 from triangulate.mmm.config import MMMConfig
-from triangulate.mmm.model import DATE, GEO, TARGET, FittedMMM, WeeklyData, load_fitted
+from triangulate.mmm.model import (
+    DATE,
+    GEO,
+    TARGET,
+    FittedMMM,
+    NutpieHook,
+    WeeklyData,
+    load_fitted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +114,6 @@ class WarmStart:
 
 
 _warm: ContextVar[WarmStart | None] = ContextVar("_warm", default=None)
-_hook_lock = threading.Lock()
-_hook_depth = 0
-_compile_pymc_model: Any = None
 
 UNCONSTRAINED = {
     None: lambda x: x,
@@ -124,7 +128,7 @@ def _compile_with_warm_start(model: Any, *args: Any, **kwargs: Any) -> Any:
     """Stands in for ``nutpie.compile_pymc_model`` inside ``warm_started``: the same
     compiled model, whose ``initial_point_func`` (what nutpie's Rust sampler calls once per
     chain with a chain seed) returns :meth:`WarmStart.start_point` when a warm start is set."""
-    compiled = _compile_pymc_model(model, *args, **kwargs)
+    compiled = _COMPILE_HOOK.original(model, *args, **kwargs)
     warm = _warm.get()
     if warm is None:
         return compiled
@@ -144,32 +148,23 @@ def _compile_with_warm_start(model: Any, *args: Any, **kwargs: Any) -> Any:
     return dataclasses.replace(compiled, initial_point_func=start)
 
 
+_COMPILE_HOOK = NutpieHook("compile_pymc_model", _compile_with_warm_start)
+
+
 @contextmanager
 def warm_started(warm: WarmStart | None) -> Iterator[None]:
     """Every nutpie fit (``model.fit_mmm``) inside the block starts from ``warm`` (none:
     cold): ``nutpie.compile_pymc_model`` is wrapped (:func:`_compile_with_warm_start`)
     while the block runs and put back when the last such block exits, and
     :func:`warm_sample_kwargs` gives the shorter tuning."""
-    global _hook_depth, _compile_pymc_model
     if warm is None:
         yield
         return
-    import nutpie
-
     token = _warm.set(warm)
-    with _hook_lock:
-        if _hook_depth == 0:
-            _compile_pymc_model = nutpie.compile_pymc_model
-            nutpie.compile_pymc_model = _compile_with_warm_start
-        _hook_depth += 1
     try:
-        yield
+        with _COMPILE_HOOK.installed():
+            yield
     finally:
-        with _hook_lock:
-            _hook_depth -= 1
-            if _hook_depth == 0:
-                nutpie.compile_pymc_model = _compile_pymc_model
-                _compile_pymc_model = None
         _warm.reset(token)
 
 
