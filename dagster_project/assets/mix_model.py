@@ -178,24 +178,27 @@ MMM_INPUTS = [
     ]
     + [
         dg.AssetSpec(
-            table_key(GEO_SUMMARY_TABLE),
+            table_key(t),
             kinds={"pymc", "duckdb"},
             owners=["team:marketing-science"],
             deps=MMM_INPUTS,
-            description="Geo MMM per run x geo x channel: spend, contribution and ROAS with 94% HDI "
-            "(USD). Materialized only when mmm.yaml's model.hierarchy is geo.",
-            skippable=True,
-        ),
-        dg.AssetSpec(
-            table_key(ROAS_CHANGE_TABLE),
-            kinds={"pymc", "duckdb"},
-            owners=["team:marketing-science"],
-            deps=MMM_INPUTS,
-            description="MMM per run x channel: ROAS of the previous published run and of this one, "
-            "the change with its 94% HDI (the two posteriors' draws as independent) and whether it is "
-            "distinguishable from noise. Materialized from the second published run on.",
-            skippable=True,
-        ),
+            description=desc,
+            skippable=True,  # published only by some runs (see each description)
+        )
+        for t, desc in (
+            (
+                GEO_SUMMARY_TABLE,
+                "Geo MMM per run x geo x channel: spend, contribution and ROAS with 94% HDI "
+                "(USD). Materialized only when mmm.yaml's model.hierarchy is geo.",
+            ),
+            (
+                ROAS_CHANGE_TABLE,
+                "MMM per run x channel: ROAS of the previous published run and of this one, "
+                "the change with its 94% HDI (the two posteriors' draws as independent) and "
+                "whether it is distinguishable from noise. Materialized from the second "
+                "published run on.",
+            ),
+        )
     ],
     group_name="mix_model",
     pool=WAREHOUSE_POOL,
